@@ -1,0 +1,1 @@
+"""Offline training of stream-tagger's engines (needs the `train` extra: torch, onnx)."""

@@ -1,0 +1,1 @@
+"""The synthetic video world: a deterministic generator of labelled, really encoded clips."""
