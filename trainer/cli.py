@@ -36,7 +36,6 @@ def _build_parser() -> argparse.ArgumentParser:
                 groups[words[0]] = group_parser.add_subparsers(dest="engine", required=True)
             sub = groups[words[0]].add_parser(words[1], help=help_text)
         sub.set_defaults(module=module)
-        sub.add_argument("--_lazy", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
