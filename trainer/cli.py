@@ -35,20 +35,27 @@ def _build_parser() -> argparse.ArgumentParser:
                 group_parser = top.add_parser(words[0], help=f"{words[0]} an engine")
                 groups[words[0]] = group_parser.add_subparsers(dest="engine", required=True)
             sub = groups[words[0]].add_parser(words[1], help=help_text)
-        sub.set_defaults(module=module)
     return parser
+
+
+def _match_command(argv: list[str]) -> tuple[tuple[str, ...], str] | None:
+    for words, module, _ in COMMANDS:
+        if tuple(argv[: len(words)]) == words:
+            return words, module
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = _build_parser()
-    known, _ = parser.parse_known_args(argv)
-    module = importlib.import_module(known.module)
-    # Re-parse with the module's own arguments added to the chosen subcommand.
-    full = argparse.ArgumentParser(prog="stream-tagger-train " + " ".join(argv[: 2 if known.command in ("train", "evaluate") else 1]))
-    module.add_arguments(full)
-    words = 2 if known.command in ("train", "evaluate") else 1
-    return int(module.run(full.parse_args(argv[words:])) or 0)
+    matched = _match_command(argv)
+    if matched is None:  # no full command: the overview parser prints help or the usage error
+        _build_parser().parse_args(argv)
+        return 2
+    words, module_name = matched
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog="stream-tagger-train " + " ".join(words))
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(argv[len(words):])) or 0)
 
 
 if __name__ == "__main__":

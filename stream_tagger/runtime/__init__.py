@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Mapping, Protocol
 
 import numpy as np
 
 from stream_tagger.engine_manifest import EngineManifest
+
+log = logging.getLogger(__name__)
 
 
 class Runtime(Protocol):
@@ -33,6 +36,7 @@ def make_runtime(backend: str, version_dir: Path, manifest: EngineManifest, thre
     """Build a runtime for one engine version; ``auto`` prefers TensorRT when it can run here."""
     if backend == "auto":
         backend = "tensorrt" if tensorrt_available() else "onnxruntime"
+        log.info("runtime backend auto -> %s for %s", backend, manifest.ref)
     if backend == "onnxruntime":
         from stream_tagger.runtime.onnxruntime import OnnxRuntime
 

@@ -1,0 +1,158 @@
+"""``python -m bench``: every benchmark in one run, one JSON and one PNG in bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench import decode_bound, inference, machine, naive, plot, tiny_engines, worker_bench
+from bench.engines import ENGINES_DIR, decode_policies, newest_engines, total_parameters
+from bench.kafka_io import broker
+from bench.stats import ratio
+from bench.videos import CACHE_DIR, video_set
+
+PHASES = ("decode", "naive", "inference", "worker", "latency", "profile", "scaling")
+WORKER_PHASES = {"worker", "latency", "profile", "scaling"}
+KAFKA_PHASES = WORKER_PHASES | {"naive"}
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    phases = _phases(args.only)
+    results = _start(args)
+    out = args.out_dir / f"{results['name']}.json"
+    videos = video_set(quick=args.quick)
+    engines, stand_in = _engines(args.engines_dir)
+    results |= {"videos": [v.as_dict() for v in videos],
+                "engines": {"stand_in": stand_in, "versions": {e.name: e.manifest.ref for e in engines}}}
+    policies = decode_policies(engines)
+    passes = 1 if args.quick else 2
+
+    def run(phase: str, work) -> None:
+        if phase in phases:
+            _phase(results, phase, work, out)
+
+    run("decode", lambda: decode_bound.measure(videos, policies, args.repetitions, passes))
+    run("inference", lambda: inference.measure(engines, args.repetitions))
+    if phases & KAFKA_PHASES:
+        with broker(args.bootstrap) as kafka:
+            results["broker"] = {"bootstrap": kafka.bootstrap, "kind": "external" if args.bootstrap else "LocalBroker"}
+            run("naive", lambda: naive.measure(kafka.bootstrap, kafka, videos, policies[0],
+                                               total_parameters(engines), args.repetitions))
+            if phases & WORKER_PHASES:
+                worker_bench.create_topics(kafka)
+                setup = worker_bench.Setup(kafka, videos, engines[0].version_dir.parent.parent,
+                                           CACHE_DIR / "logs", dict(kv.split("=", 1) for kv in args.worker_env))
+                _worker_phases(results, phases, setup, args, len(videos) * passes, out)
+    _finish(results, out)
+    print(json.dumps(results["summary"], indent=2))
+    return 0
+
+
+def _worker_phases(results: dict, phases: set[str], setup, args, count: int, out: Path) -> None:
+    seconds = 6 if args.quick else 12
+    with worker_bench.workers(setup, 1, "one") as (procs, load):
+        _phase(results, "worker", lambda: worker_bench.throughput(load, args.repetitions, count, setup.timeout_s), out)
+        max_rate = ((results.get("worker") or {}).get("videos_per_s") or {}).get("median")
+        if max_rate and "latency" in phases:
+            _phase(results, "latency", lambda: worker_bench.latency(
+                load, max_rate, [0.25, 0.5, 0.9], seconds, setup.timeout_s), out)
+        if max_rate and "profile" in phases:
+            raw = args.out_dir / f"{results['name']}-profile.txt"
+            _phase(results, "profile", lambda: worker_bench.profile_under_load(
+                load, procs[0], max_rate, seconds, raw, setup.timeout_s), out)
+    if "scaling" in phases:
+        with worker_bench.workers(setup, 2, "two") as (_, load):
+            _phase(results, "scaling", lambda: worker_bench.throughput(
+                load, args.repetitions, count, setup.timeout_s) | {"workers": 2}, out)
+
+
+def _phase(results: dict, phase: str, work, out: Path) -> None:
+    """Run one benchmark; a failure is recorded in the results instead of losing the others."""
+    print(f"[bench] {phase} … (load {machine.load_average()})", file=sys.stderr, flush=True)
+    started = time.monotonic()
+    try:
+        results[phase] = work()
+    except Exception as exc:  # one broken phase must not lose the others' figures
+        traceback.print_exc()
+        results[phase] = {"error": f"{type(exc).__name__}: {exc}"}
+    results["phase_seconds"][phase] = round(time.monotonic() - started, 1)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _start(args) -> dict:
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    return {"name": args.name or time.strftime("run-%Y%m%d-%H%M%S", time.gmtime()),
+            "command": "python -m bench " + " ".join(sys.argv[1:]), "quick": args.quick,
+            "repetitions": args.repetitions, "machine": machine.describe(), "phase_seconds": {}}
+
+
+def _engines(engines_dir: Path):
+    engines = newest_engines(engines_dir)
+    if engines:
+        return engines, False
+    return newest_engines(tiny_engines.build(CACHE_DIR / "tiny_engines")), True
+
+
+def _finish(results: dict, out: Path) -> None:
+    worker = (results.get("worker") or {}).get("videos_per_s")
+    decode = (results.get("decode") or {}).get("videos_per_s")
+    naive_rate = (results.get("naive") or {}).get("videos_per_s")
+    two = (results.get("scaling") or {}).get("videos_per_s")
+    latency = results.get("latency") or {}
+    p50_25 = ((latency.get("25%") or {}).get("latency_ms") or {}).get("p50")
+    p99_50 = ((latency.get("50%") or {}).get("latency_ms") or {}).get("p99")
+    summary = {
+        "worker_over_decode_bound": ratio(worker, decode),
+        "worker_over_naive": ratio(worker, naive_rate),
+        "two_workers_over_one": ratio(two, worker),
+        "p99_at_50pct_over_p50_at_25pct": round(p99_50 / p50_25, 2) if p50_25 and p99_50 else None,
+        "load_average_at_end": machine.load_average(),
+    }
+    summary["acceptance"] = {
+        "worker >= 10x naive": _at_least(summary["worker_over_naive"], 10),
+        "worker >= 0.8x decode bound": _at_least(summary["worker_over_decode_bound"], 0.8),
+        "p99@50% <= 3x p50@25%": None if summary["p99_at_50pct_over_p50_at_25pct"] is None
+        else summary["p99_at_50pct_over_p50_at_25pct"] <= 3,
+    }
+    results["summary"] = summary
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    results["plot"] = plot.draw(results, out.with_suffix(".png")).name
+    out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _at_least(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value >= bound
+
+
+def _phases(only: str | None) -> set[str]:
+    if not only:
+        return set(PHASES)
+    chosen = {p.strip() for p in only.split(",") if p.strip()}
+    unknown = chosen - set(PHASES)
+    if unknown:
+        raise SystemExit(f"unknown phase(s) {sorted(unknown)}; choose from {', '.join(PHASES)}")
+    return chosen
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(PHASES)}")
+    parser.add_argument("--quick", action="store_true", help="half the videos, one pass, shorter loads")
+    parser.add_argument("--repetitions", type=int, default=3, help="repetitions per figure (>= 3)")
+    parser.add_argument("--name", help="result file name (default run-<UTC time>)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
+    parser.add_argument("--engines-dir", type=Path, default=ENGINES_DIR)
+    parser.add_argument("--bootstrap", help="use this broker instead of starting the local one")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra STREAM_TAGGER_* setting for the worker (default settings otherwise)")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

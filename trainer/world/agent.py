@@ -1,0 +1,121 @@
+"""The early-action agent: a small car whose manoeuvre happens after ~40 % of the clip.
+
+Only temporal cues foreshadow it in the first 10 % (the early_action window), none of which a single
+frame shows:
+
+============  ===========================================  =====================================
+action        first 10 %                                   later
+============  ===========================================  =====================================
+keep_straight constant speed                               keeps going
+turn_left     left indicator blinking (4-frame period)     turns 90 degrees left
+turn_right    right indicator blinking                     turns 90 degrees right
+lane_change   slow sideways drift                          shifts one lane sideways
+u_turn        left indicator blinking + braking            slow 180-degree turn, drives back
+stop          braking                                      comes to a halt and stays
+============  ===========================================  =====================================
+
+Any car may have a steadily lit indicator lamp (a fault), so a lit lamp in one frame says nothing;
+the start position, heading and speed are random, so position and speed alone say nothing either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainer.world import draw
+
+LEFT, RIGHT = -1, 1  # image coordinates have y pointing down: a left turn lowers the heading angle
+BLINKS_LEFT = {"turn_left", "u_turn"}
+BLINKS_RIGHT = {"turn_right"}
+BRAKES = {"stop", "u_turn"}
+STEADY_LAMP_RATE = 0.3
+LAMP_ON, LAMP_OFF = (255, 185, 0), (70, 60, 50)
+BODY_COLORS = ((225, 225, 230), (160, 165, 175), (40, 80, 200), (30, 30, 35), (30, 140, 70), (200, 40, 40))
+
+
+@dataclass(frozen=True)
+class AgentPath:
+    """Per-frame pose and lamp states of the car."""
+
+    x: np.ndarray
+    y: np.ndarray
+    heading: np.ndarray
+    lamp_left: np.ndarray  # bool per frame
+    lamp_right: np.ndarray
+    body: tuple[int, int, int]
+    scale: float
+
+    def draw(self, canvas: np.ndarray, frame: int) -> None:
+        x, y, heading, s = self.x[frame], self.y[frame], self.heading[frame], self.scale
+        draw.oriented_rect(canvas, x, y, 22 * s, 13 * s, heading, (10, 10, 12))  # outline: visible on any scene
+        draw.oriented_rect(canvas, x, y, 20 * s, 11 * s, heading, self.body)
+        ux, uy = np.cos(heading), np.sin(heading)
+        draw.oriented_rect(canvas, x + 4 * s * ux, y + 4 * s * uy, 3.5 * s, 9 * s, heading, (40, 60, 90))  # windscreen
+        for side, lit in ((LEFT, self.lamp_left[frame]), (RIGHT, self.lamp_right[frame])):
+            for along in (8.0, -8.0):
+                lx = x + along * s * ux - side * 4.5 * s * uy
+                ly = y + along * s * uy + side * 4.5 * s * ux
+                draw.rect(canvas, lx - 1.8 * s, ly - 1.8 * s, lx + 1.8 * s, ly + 1.8 * s, LAMP_ON if lit else LAMP_OFF)
+
+
+def plan_path(action: str, frames: int, fps: int, width: int, height: int, scale: float,
+              rng: np.random.Generator) -> AgentPath:
+    t = np.arange(frames, dtype=np.float64) / fps
+    duration = frames / fps
+    cue_end = 0.1 * duration
+    start = rng.uniform(0.40, 0.50) * duration  # the manoeuvre itself
+    speed0 = rng.uniform(40, 75) * scale
+    heading0 = rng.integers(4) * np.pi / 2 + rng.uniform(-0.12, 0.12)
+    speed = _speed(action, t, speed0, cue_end, start, duration)
+    heading = heading0 + _turn(action, t, start, duration)
+    x = rng.uniform(0.3, 0.7) * width + np.cumsum(speed * np.cos(heading)) / fps
+    y = rng.uniform(0.3, 0.7) * height + np.cumsum(speed * np.sin(heading)) / fps
+    lateral = _lateral(action, t, start, duration, scale, rng)
+    x, y = x - lateral * np.sin(heading0), y + lateral * np.cos(heading0)
+    left, right = _lamps(action, frames, rng)
+    body = BODY_COLORS[int(rng.integers(len(BODY_COLORS)))]
+    return AgentPath(x, y, heading, left, right, body, scale)
+
+
+def _speed(action: str, t: np.ndarray, speed0: float, cue_end: float, start: float, duration: float) -> np.ndarray:
+    if action not in BRAKES:
+        return np.full_like(t, speed0)
+    # Braking: down to 45 % of the speed by the end of the cue window, then ...
+    braked = speed0 * (1 - 0.55 * np.clip(t / cue_end, 0, 1))
+    if action == "stop":  # ... on to a halt when the manoeuvre starts
+        fade = np.clip((t - cue_end) / (start - cue_end), 0, 1)
+        return braked * (1 - fade)
+    slow = 0.45 * speed0  # u_turn: crawl through the turn, then speed up again
+    back = np.clip((t - start - 0.15 * duration) / (0.1 * duration), 0, 1)
+    return np.where(t < cue_end, braked, slow + back * (speed0 - slow))
+
+
+def _turn(action: str, t: np.ndarray, start: float, duration: float) -> np.ndarray:
+    angles = {"turn_left": -np.pi / 2, "turn_right": np.pi / 2, "u_turn": -np.pi}
+    if action not in angles:
+        return np.zeros_like(t)
+    length = (0.15 if action == "u_turn" else 0.1) * duration
+    progress = np.clip((t - start) / length, 0, 1)
+    return angles[action] * (0.5 - 0.5 * np.cos(np.pi * progress))
+
+
+def _lateral(action: str, t: np.ndarray, start: float, duration: float, scale: float,
+             rng: np.random.Generator) -> np.ndarray:
+    """Sideways offset (positive = to the right of the initial heading)."""
+    side = rng.choice([LEFT, RIGHT])
+    if action != "lane_change":
+        return np.zeros_like(t)
+    drift = rng.uniform(7, 11) * scale * np.minimum(t, start)  # px/s, slow: about 3 px in the cue window
+    shift = 14 * scale * np.clip((t - start) / (0.1 * duration), 0, 1)
+    return side * (drift + shift)
+
+
+def _lamps(action: str, frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    phase = int(rng.integers(4))
+    blinking = ((np.arange(frames) + phase) % 4) < 2  # 4-frame period: on, on, off, off
+    steady = rng.random(2) < STEADY_LAMP_RATE
+    left = blinking if action in BLINKS_LEFT else np.full(frames, steady[0])
+    right = blinking if action in BLINKS_RIGHT else np.full(frames, steady[1])
+    return left, right
