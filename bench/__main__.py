@@ -9,13 +9,13 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import decode_bound, inference, machine, naive, plot, tiny_engines, worker_bench
+from bench import decode_bound, decode_variants, inference, machine, naive, plot, tiny_engines, worker_bench
 from bench.engines import ENGINES_DIR, decode_policies, newest_engines, total_parameters
 from bench.kafka_io import broker
 from bench.stats import ratio
 from bench.videos import CACHE_DIR, video_set
 
-PHASES = ("decode", "naive", "inference", "worker", "latency", "profile", "scaling")
+PHASES = ("decode", "variants", "naive", "inference", "worker", "latency", "profile", "scaling")
 WORKER_PHASES = {"worker", "latency", "profile", "scaling"}
 KAFKA_PHASES = WORKER_PHASES | {"naive"}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             _phase(results, phase, work, out)
 
     run("decode", lambda: decode_bound.measure(videos, policies, args.repetitions, passes))
+    run("variants", lambda: decode_variants.measure(videos, policies, args.repetitions))
     run("inference", lambda: inference.measure(engines, args.repetitions))
     if phases & KAFKA_PHASES:
         with broker(args.bootstrap) as kafka:
@@ -48,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
                 worker_bench.create_topics(kafka)
                 setup = worker_bench.Setup(kafka, videos, engines[0].version_dir.parent.parent,
                                            CACHE_DIR / "logs", dict(kv.split("=", 1) for kv in args.worker_env))
-                _worker_phases(results, phases, setup, args, len(videos) * passes, out)
+                _worker_phases(results, phases, setup, args, max(16, len(videos) * passes), out)
     _finish(results, out)
     print(json.dumps(results["summary"], indent=2))
     return 0
 
 
 def _worker_phases(results: dict, phases: set[str], setup, args, count: int, out: Path) -> None:
-    seconds = 6 if args.quick else 12
+    seconds = 6 if args.quick else 20
     with worker_bench.workers(setup, 1, "one") as (procs, load):
         _phase(results, "worker", lambda: worker_bench.throughput(load, args.repetitions, count, setup.timeout_s), out)
         max_rate = ((results.get("worker") or {}).get("videos_per_s") or {}).get("median")
@@ -112,6 +113,7 @@ def _finish(results: dict, out: Path) -> None:
         "worker_over_naive": ratio(worker, naive_rate),
         "two_workers_over_one": ratio(two, worker),
         "p99_at_50pct_over_p50_at_25pct": round(p99_50 / p50_25, 2) if p50_25 and p99_50 else None,
+        "same_ratio_per_video": _per_video_latency_ratio(latency),
         "load_average_at_end": machine.load_average(),
     }
     summary["acceptance"] = {
@@ -124,6 +126,13 @@ def _finish(results: dict, out: Path) -> None:
     out.write_text(json.dumps(results, indent=2) + "\n")
     results["plot"] = plot.draw(results, out.with_suffix(".png")).name
     out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def _per_video_latency_ratio(latency: dict) -> dict:
+    """The latency criterion per video: without the spread of service times between video sizes."""
+    low = (latency.get("25%") or {}).get("latency_ms_by_video") or {}
+    mid = (latency.get("50%") or {}).get("latency_ms_by_video") or {}
+    return {v: round(mid[v]["p99"] / low[v]["p50"], 2) for v in low if v in mid and low[v]["p50"]}
 
 
 def _at_least(value: float | None, bound: float) -> bool | None:

@@ -22,6 +22,8 @@ class Load:
     partitions: int
     videos: list[Video]
     collector: RecordCollector
+    #: Makes ids unique across sessions that share the output topics (no dash: ids are split on it).
+    session: str = "s"
     sent: dict[str, float] = field(default_factory=dict)
     _sequence: itertools.count = field(default_factory=itertools.count)
 
@@ -39,7 +41,7 @@ class Load:
                 _sleep_until(started + index / rate)
             number = next(self._sequence)
             video = self.videos[number % len(self.videos)]
-            event = make_event(video, f"{tag}-{number}-{video.name}")
+            event = make_event(video, f"{self.session}{tag}-{number}-{video.name}")
             self.sent[event["video_id"]] = event["bench_sent_at"]
             self._producer.send(self.topic, key=event["video_id"], value=event, partition=number % self.partitions)
             ids.append(event["video_id"])

@@ -52,7 +52,8 @@ def _inference(ax, inference: dict) -> None:
     ax.set_xlabel("batch size")
     ax.set_ylabel("videos/s (inference only)")
     ax.set_title("inference alone per engine")
-    ax.legend(fontsize=8)
+    if inference:
+        ax.legend(fontsize=8)
 
 
 def _latency(ax, latency: dict) -> None:
@@ -63,4 +64,5 @@ def _latency(ax, latency: dict) -> None:
     ax.set_xticks(range(len(levels)), [f"{lv} load" for lv in levels])
     ax.set_ylabel("event → tag latency, ms")
     ax.set_title("latency under open-loop load")
-    ax.legend(fontsize=8)
+    if levels:
+        ax.legend(fontsize=8)

@@ -56,7 +56,8 @@ def _read(raw_path: Path) -> Counter:
     for line in raw_path.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
-            stacks[tuple(stack.split(";"))] += int(count)
+            frames = tuple(f for f in stack.split(";") if not f.startswith(("process ", "thread ")))
+            stacks[frames or ("<unknown>",)] += int(count)
     return stacks
 
 

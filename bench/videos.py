@@ -74,8 +74,8 @@ def _encode_testsrc(path: Path, width: int, height: int, seconds: float, fps: in
 def _synthetic_videos(out_dir: Path, count: int) -> list[Video]:
     """Clips of the trainer's synthetic world (or testsrc2 stand-ins until the generator exists)."""
     manifest = out_dir / "manifest.jsonl"
-    if not manifest.exists():
-        _make_synthetic(out_dir, count)
+    if not manifest.exists() or (_stand_ins(manifest) and _generator() is not None):
+        _make_synthetic(out_dir, SYNTHETIC_CLIPS)
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()][:count]
     return [
         Video(f"synthetic-{row['clip_id']}", out_dir / row["file"], "synthetic",
@@ -85,12 +85,23 @@ def _synthetic_videos(out_dir: Path, count: int) -> list[Video]:
 
 
 def _make_synthetic(out_dir: Path, count: int) -> None:
+    generate = _generator()
+    if generate is None:
+        _make_testsrc_stand_ins(out_dir, count)
+    else:  # the world's defaults: the size and length the engines are trained on
+        generate(out_dir, clips=count, seed=8, workers=1)
+
+
+def _generator():
     try:
         from trainer.world.dataset import generate_dataset
     except ImportError:
-        _make_testsrc_stand_ins(out_dir, count)
-        return
-    generate_dataset(out_dir, count=count, seed=8)
+        return None
+    return generate_dataset
+
+
+def _stand_ins(manifest: Path) -> bool:
+    return '"stand_in": true' in manifest.read_text()
 
 
 def _make_testsrc_stand_ins(out_dir: Path, count: int) -> None:
@@ -100,5 +111,5 @@ def _make_testsrc_stand_ins(out_dir: Path, count: int) -> None:
         name = f"testsrc-{index}"
         _encode_testsrc(out_dir / f"{name}.mp4", 320, 240, 10 + 5 * index)
         rows.append({"clip_id": name, "file": f"{name}.mp4", "width": 320, "height": 240,
-                     "seconds": 10 + 5 * index})
+                     "seconds": 10 + 5 * index, "stand_in": True})
     (out_dir / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

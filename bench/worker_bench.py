@@ -45,7 +45,7 @@ def create_topics(broker) -> None:
 def workers(setup: Setup, count: int, name: str) -> Iterator[tuple[list[WorkerProcess], Load]]:
     """``count`` workers in one group, warmed up (engines loaded, partitions assigned, first videos done)."""
     collector = RecordCollector(setup.broker.bootstrap, [OUTPUT, DLQ])
-    load = Load(setup.broker.bootstrap, INPUT, PARTITIONS, setup.videos, collector)
+    load = Load(setup.broker.bootstrap, INPUT, PARTITIONS, setup.videos, collector, session=name)
     media_root = setup.videos[0].path.parent
     procs = [WorkerProcess(worker_env(setup.broker.bootstrap, setup.engines_dir, media_root,
                                       f"bench-{name}-{i}", setup.overrides),

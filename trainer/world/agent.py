@@ -31,7 +31,8 @@ BLINKS_LEFT = {"turn_left", "u_turn"}
 BLINKS_RIGHT = {"turn_right"}
 BRAKES = {"stop", "u_turn"}
 STEADY_LAMP_RATE = 0.3
-LAMP_ON, LAMP_OFF = (255, 185, 0), (70, 60, 50)
+LAMP_ON, LAMP_OFF = (255, 190, 0), (45, 40, 35)
+LAMP_ALONG, LAMP_SIDE = (10.0, -10.0), 6.0  # lamp centres from the car's centre, at 160 px
 BODY_COLORS = ((225, 225, 230), (160, 165, 175), (40, 80, 200), (30, 30, 35), (30, 140, 70), (200, 40, 40))
 
 
@@ -49,15 +50,15 @@ class AgentPath:
 
     def draw(self, canvas: np.ndarray, frame: int) -> None:
         x, y, heading, s = self.x[frame], self.y[frame], self.heading[frame], self.scale
-        draw.oriented_rect(canvas, x, y, 22 * s, 13 * s, heading, (10, 10, 12))  # outline: visible on any scene
-        draw.oriented_rect(canvas, x, y, 20 * s, 11 * s, heading, self.body)
+        draw.oriented_rect(canvas, x, y, 26 * s, 16 * s, heading, (10, 10, 12))  # outline: visible on any scene
+        draw.oriented_rect(canvas, x, y, 24 * s, 14 * s, heading, self.body)
         ux, uy = np.cos(heading), np.sin(heading)
-        draw.oriented_rect(canvas, x + 4 * s * ux, y + 4 * s * uy, 3.5 * s, 9 * s, heading, (40, 60, 90))  # windscreen
+        draw.oriented_rect(canvas, x + 5 * s * ux, y + 5 * s * uy, 4 * s, 11 * s, heading, (40, 60, 90))  # windscreen
         for side, lit in ((LEFT, self.lamp_left[frame]), (RIGHT, self.lamp_right[frame])):
-            for along in (8.0, -8.0):
-                lx = x + along * s * ux - side * 4.5 * s * uy
-                ly = y + along * s * uy + side * 4.5 * s * ux
-                draw.rect(canvas, lx - 1.8 * s, ly - 1.8 * s, lx + 1.8 * s, ly + 1.8 * s, LAMP_ON if lit else LAMP_OFF)
+            for along in LAMP_ALONG:
+                lx = x + along * s * ux - side * LAMP_SIDE * s * uy
+                ly = y + along * s * uy + side * LAMP_SIDE * s * ux
+                draw.rect(canvas, lx - 2.5 * s, ly - 2.5 * s, lx + 2.5 * s, ly + 2.5 * s, LAMP_ON if lit else LAMP_OFF)
 
 
 def plan_path(action: str, frames: int, fps: int, width: int, height: int, scale: float,
@@ -107,7 +108,7 @@ def _lateral(action: str, t: np.ndarray, start: float, duration: float, scale: f
     side = rng.choice([LEFT, RIGHT])
     if action != "lane_change":
         return np.zeros_like(t)
-    drift = rng.uniform(7, 11) * scale * np.minimum(t, start)  # px/s, slow: about 3 px in the cue window
+    drift = rng.uniform(10, 15) * scale * np.minimum(t, start)  # px/s, slow: 4 to 6 px in the cue window
     shift = 14 * scale * np.clip((t - start) / (0.1 * duration), 0, 1)
     return side * (drift + shift)
 

@@ -16,7 +16,7 @@ NOISE_BANK = 12
 def degrade(clip: np.ndarray, quality: str, scale: float, rng: np.random.Generator) -> np.ndarray:
     """Damage a float32 clip ``[T, H, W, 3]`` in place (values 0..255) and return it."""
     if quality == "good":
-        _add_noise(clip, rng.uniform(9, 14), rng)
+        _add_noise(clip, rng.uniform(12, 18), rng)
     elif quality == "fair":
         factor = max(2, int(round(rng.uniform(3.0, 4.0) * scale)))
         clip[:] = _smooth(_downscale(clip, factor), factor, clip.shape[1], clip.shape[2])

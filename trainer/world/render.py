@@ -33,12 +33,13 @@ def layout(spec: ClipSpec) -> Layout:
     return Layout(scene, agent, badge if spec.visual_evidence else None)
 
 
-def render_clip(spec: ClipSpec) -> np.ndarray:
-    """uint8 RGB frames ``[T, H, W, 3]`` of the clip."""
+def render_clip(spec: ClipSpec, frames: int | None = None) -> np.ndarray:
+    """uint8 RGB frames ``[T, H, W, 3]`` of the clip (only the first ``frames`` if given)."""
     o = spec.options
     plan = layout(spec)
-    clip = np.empty((o.frames, o.height, o.width, 3), dtype=np.float32)
-    for frame in range(o.frames):
+    count = o.frames if frames is None else min(frames, o.frames)
+    clip = np.empty((count, o.height, o.width, 3), dtype=np.float32)
+    for frame in range(count):
         canvas = plan.scene.render(frame / o.fps)
         plan.agent.draw(canvas, frame)
         if plan.badge is not None:

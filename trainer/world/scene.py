@@ -1,7 +1,8 @@
 """The scene of a clip: a category background (drawn once) and its tag sprites (drawn per frame).
 
 Each category has its own palette and layout, with hue jitter wide enough that neighbouring
-categories overlap in colour: the layout and the tags, not the mean colour alone, tell them apart.
+categories overlap in colour; a quarter of the clips borrow another category's background, so the
+tags, not the background alone, decide the category.
 A fine static texture gives clean clips real high-frequency detail for blur to remove.
 """
 
@@ -27,6 +28,8 @@ PALETTES: dict[str, tuple[float, float, float]] = {
 
 #: Probability that a tag is on screen only part of the time (per-frame tags differ from pooled tags).
 INTERMITTENT_RATE = 0.3
+#: Probability that a clip is shot on another category's background: then only its tags tell the category.
+BORROWED_BACKGROUND_RATE = 0.25
 
 
 def hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -47,8 +50,10 @@ class Scene:
 
 def build_scene(category: str, tags: tuple[str, ...], width: int, height: int, scale: float,
                 rng: np.random.Generator) -> Scene:
+    if rng.random() < BORROWED_BACKGROUND_RATE:
+        category = str(rng.choice([other for other in _BACKGROUNDS if other != category]))
     background = _BACKGROUNDS[category](rng, width, height, scale)
-    background += rng.uniform(-6, 6, size=background.shape).astype(np.float32)
+    background += rng.uniform(-4, 4, size=background.shape).astype(np.float32)
     moving = []
     for tag in tags:
         sprite = TAG_SPRITES[tag](rng, width, height, scale)
