@@ -55,6 +55,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _temp_log_path() -> Path:
+    with tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False) as log:
+        return Path(log.name)
+
+
 class LocalBroker:
     """One memory-only Tansu broker process on ``127.0.0.1:<free port>``."""
 
@@ -63,7 +68,7 @@ class LocalBroker:
         self.bootstrap = f"{HOST}:{self.port}"
         self.start_timeout_s = start_timeout_s
         # A file, not a pipe: nobody reads the broker's output, and a full pipe would block it.
-        self.log_path = log_path or Path(tempfile.mkstemp(prefix="tansu-", suffix=".log")[1])
+        self.log_path = log_path or _temp_log_path()
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,12 +95,13 @@ class LocalBroker:
         """Create ``name`` (idempotent) and wait until its metadata shows every partition."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=int(timeout_s * 1000))
         try:
-            admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            pass
+            try:
+                admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+            except TopicAlreadyExistsError:
+                pass
+            self._wait_for_partitions(admin, name, partitions, timeout_s)
         finally:
             admin.close()
-        self._wait_for_partitions(name, partitions, timeout_s)
         return name
 
     def pause(self) -> None:
@@ -107,12 +113,16 @@ class LocalBroker:
         os.kill(self.pid, signal.SIGCONT)
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the broker: SIGTERM, then SIGKILL if it has not exited within ``timeout_s``."""
+        """Stop the broker: SIGINT, then SIGKILL if it has not exited within ``timeout_s``.
+
+        SIGINT, not SIGTERM: on SIGTERM Tansu waits ~5 s for connected clients to leave, and a
+        memory-only broker has nothing to flush. SIGINT exits at once.
+        """
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
-        process.send_signal(signal.SIGCONT)  # a paused broker cannot act on SIGTERM
-        process.terminate()
+        process.send_signal(signal.SIGCONT)  # a paused broker cannot act on a signal
+        process.send_signal(signal.SIGINT)
         try:
             process.wait(timeout_s)
         except subprocess.TimeoutExpired:
@@ -142,6 +152,8 @@ class LocalBroker:
         raise TimeoutError(f"Tansu did not answer within {self.start_timeout_s} s; log: {self.log_path}")
 
     def _answers_metadata(self) -> bool:
+        if not self._accepts_connections():  # spares kafka-python's loud connection-refused logs
+            return False
         try:
             consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
         except KafkaError:
@@ -154,15 +166,19 @@ class LocalBroker:
         finally:
             consumer.close()
 
-    def _wait_for_partitions(self, name: str, partitions: int, timeout_s: float) -> None:
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
+    def _accepts_connections(self) -> bool:
         try:
-            deadline = time.monotonic() + timeout_s
-            while time.monotonic() < deadline:
-                if len(consumer.partitions_for_topic(name) or ()) >= partitions:
-                    return
-                time.sleep(0.1)
-                consumer._client.cluster.request_update()  # the cache would otherwise answer stale
-        finally:
-            consumer.close()
+            with socket.create_connection((HOST, self.port), timeout=1.0):
+                return True
+        except OSError:
+            return False
+
+    @staticmethod
+    def _wait_for_partitions(admin: KafkaAdminClient, name: str, partitions: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            (topic,) = admin.describe_topics([name])
+            if topic["error_code"] == 0 and len(topic["partitions"]) >= partitions:
+                return
+            time.sleep(0.1)
         raise TimeoutError(f"topic {name} did not show {partitions} partitions within {timeout_s} s")

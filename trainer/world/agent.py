@@ -32,7 +32,7 @@ BLINKS_RIGHT = {"turn_right"}
 BRAKES = {"stop", "u_turn"}
 STEADY_LAMP_RATE = 0.3
 LAMP_ON, LAMP_OFF = (255, 190, 0), (45, 40, 35)
-LAMP_ALONG, LAMP_SIDE = (10.0, -10.0), 6.0  # lamp centres from the car's centre, at 160 px
+LAMP_ALONG, LAMP_SIDE = (11.0, -11.0), 6.5  # lamp centres from the car's centre, at 160 px
 BODY_COLORS = ((225, 225, 230), (160, 165, 175), (40, 80, 200), (30, 30, 35), (30, 140, 70), (200, 40, 40))
 
 
@@ -50,15 +50,18 @@ class AgentPath:
 
     def draw(self, canvas: np.ndarray, frame: int) -> None:
         x, y, heading, s = self.x[frame], self.y[frame], self.heading[frame], self.scale
-        draw.oriented_rect(canvas, x, y, 26 * s, 16 * s, heading, (10, 10, 12))  # outline: visible on any scene
-        draw.oriented_rect(canvas, x, y, 24 * s, 14 * s, heading, self.body)
+        draw.oriented_rect(canvas, x, y, 30 * s, 18 * s, heading, (10, 10, 12))  # outline: visible on any scene
+        draw.oriented_rect(canvas, x, y, 28 * s, 16 * s, heading, self.body)
         ux, uy = np.cos(heading), np.sin(heading)
-        draw.oriented_rect(canvas, x + 5 * s * ux, y + 5 * s * uy, 4 * s, 11 * s, heading, (40, 60, 90))  # windscreen
+        draw.oriented_rect(canvas, x + 6 * s * ux, y + 6 * s * uy, 4 * s, 12 * s, heading, (40, 60, 90))  # windscreen
         for side, lit in ((LEFT, self.lamp_left[frame]), (RIGHT, self.lamp_right[frame])):
+            color = LAMP_ON if lit else LAMP_OFF
+            nx, ny = -side * uy, side * ux  # towards this side of the car
             for along in LAMP_ALONG:
-                lx = x + along * s * ux - side * LAMP_SIDE * s * uy
-                ly = y + along * s * uy + side * LAMP_SIDE * s * ux
-                draw.rect(canvas, lx - 2.5 * s, ly - 2.5 * s, lx + 2.5 * s, ly + 2.5 * s, LAMP_ON if lit else LAMP_OFF)
+                lx, ly = x + along * s * ux + LAMP_SIDE * s * nx, y + along * s * uy + LAMP_SIDE * s * ny
+                draw.rect(canvas, lx - 3 * s, ly - 3 * s, lx + 3 * s, ly + 3 * s, color)
+            # a side repeater strip between the two lamps
+            draw.oriented_rect(canvas, x + 8.5 * s * nx, y + 8.5 * s * ny, 10 * s, 2.5 * s, heading, color)
 
 
 def plan_path(action: str, frames: int, fps: int, width: int, height: int, scale: float,
@@ -67,7 +70,7 @@ def plan_path(action: str, frames: int, fps: int, width: int, height: int, scale
     duration = frames / fps
     cue_end = 0.1 * duration
     start = rng.uniform(0.40, 0.50) * duration  # the manoeuvre itself
-    speed0 = rng.uniform(40, 75) * scale
+    speed0 = rng.uniform(30, 60) * scale
     heading0 = rng.integers(4) * np.pi / 2 + rng.uniform(-0.12, 0.12)
     speed = _speed(action, t, speed0, cue_end, start, duration)
     heading = heading0 + _turn(action, t, start, duration)
@@ -83,12 +86,12 @@ def plan_path(action: str, frames: int, fps: int, width: int, height: int, scale
 def _speed(action: str, t: np.ndarray, speed0: float, cue_end: float, start: float, duration: float) -> np.ndarray:
     if action not in BRAKES:
         return np.full_like(t, speed0)
-    # Braking: down to 45 % of the speed by the end of the cue window, then ...
-    braked = speed0 * (1 - 0.55 * np.clip(t / cue_end, 0, 1))
+    # Braking: down to 40 % of the speed by the end of the cue window, then ...
+    braked = speed0 * (1 - 0.6 * np.clip(t / cue_end, 0, 1))
     if action == "stop":  # ... on to a halt when the manoeuvre starts
         fade = np.clip((t - cue_end) / (start - cue_end), 0, 1)
         return braked * (1 - fade)
-    slow = 0.45 * speed0  # u_turn: crawl through the turn, then speed up again
+    slow = 0.4 * speed0  # u_turn: crawl through the turn, then speed up again
     back = np.clip((t - start - 0.15 * duration) / (0.1 * duration), 0, 1)
     return np.where(t < cue_end, braked, slow + back * (speed0 - slow))
 
@@ -108,7 +111,7 @@ def _lateral(action: str, t: np.ndarray, start: float, duration: float, scale: f
     side = rng.choice([LEFT, RIGHT])
     if action != "lane_change":
         return np.zeros_like(t)
-    drift = rng.uniform(10, 15) * scale * np.minimum(t, start)  # px/s, slow: 4 to 6 px in the cue window
+    drift = rng.uniform(12, 18) * scale * np.minimum(t, start)  # px/s, slow: 5 to 7 px in the cue window
     shift = 14 * scale * np.clip((t - start) / (0.1 * duration), 0, 1)
     return side * (drift + shift)
 
