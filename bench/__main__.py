@@ -9,7 +9,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import decode_bound, decode_variants, inference, machine, naive, plot, tiny_engines, worker_bench
+from bench import decode_bound, decode_variants, inference, machine, naive, plot, tiny_engines, worker_bench, worker_proc
 from bench.engines import ENGINES_DIR, decode_policies, newest_engines, total_parameters
 from bench.kafka_io import broker
 from bench.stats import ratio
@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     run("inference", lambda: inference.measure(engines, args.repetitions))
     if phases & KAFKA_PHASES:
         with broker(args.bootstrap) as kafka:
+            results["worker_command"] = " ".join(worker_proc.worker_command())
             results["broker"] = {"bootstrap": kafka.bootstrap, "kind": "external" if args.bootstrap else "LocalBroker"}
             run("naive", lambda: naive.measure(kafka.bootstrap, kafka, videos, policies[0],
                                                total_parameters(engines), args.repetitions))
@@ -49,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
                 worker_bench.create_topics(kafka)
                 setup = worker_bench.Setup(kafka, videos, engines[0].version_dir.parent.parent,
                                            CACHE_DIR / "logs", dict(kv.split("=", 1) for kv in args.worker_env))
-                _worker_phases(results, phases, setup, args, max(16, len(videos) * passes), out)
+                try:
+                    _worker_phases(results, phases, setup, args, max(16, len(videos) * passes), out)
+                except Exception as exc:  # e.g. the worker would not start: keep the other figures
+                    traceback.print_exc()
+                    results.setdefault("worker", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
     _finish(results, out)
     print(json.dumps(results["summary"], indent=2))
     return 0

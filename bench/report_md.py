@@ -23,7 +23,7 @@ def _cell(figure: dict | None) -> str:
 
 
 def _throughput(results: dict) -> list[str]:
-    rows = [("decode bound (best of 1 and 2 processes)", "decode"), ("naive baseline", "naive"),
+    rows = [("decode bound (best of 1 process, 2 processes, 2 threads)", "decode"), ("naive baseline", "naive"),
             ("stream-tagger, 1 worker process", "worker"), ("stream-tagger, 2 worker processes", "scaling")]
     lines = ["| videos/s, median (min–max) of 3 | |", "|---|---|"]
     lines += [f"| {label} | {_cell((results.get(key) or {}).get('videos_per_s'))} |" for label, key in rows]

@@ -98,8 +98,13 @@ def profile_under_load(load: Load, proc: WorkerProcess, max_rate: float, seconds
     recorder = profile.start(proc.pid, seconds, out_path)
     time.sleep(0.5)  # let py-spy attach before the load arrives
     ids = load.send(math.ceil(max_rate * seconds * 1.3), tag="profile")
+    before, started = profile.thread_cpu_seconds(proc.pid), time.monotonic()
     _, stderr = recorder.communicate(timeout=seconds + 60)
+    after, wall = profile.thread_cpu_seconds(proc.pid), time.monotonic() - started
     load.collector.wait_for(ids, timeout_s)
     if recorder.returncode != 0 or not out_path.exists():
         return {"error": stderr.decode(errors="replace")[-500:]}
-    return profile.summarise(out_path) | {"raw": out_path.name, "seconds": seconds}
+    by_thread = profile.cores_by_thread(before, after, wall, out_path)
+    return profile.summarise(out_path) | {"raw": out_path.name, "seconds": seconds,
+                                          "worker_cores_busy": round(sum(by_thread.values()), 2),
+                                          "cores_by_thread": by_thread}

@@ -7,6 +7,8 @@ so its pid is the Python process py-spy can attach to.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -21,24 +23,32 @@ def worker_env(bootstrap: str, engines_dir: Path, media_root: Path, worker_id: s
     """The environment of one worker: inherited, with only the bench-specific settings set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
     env |= {
-        f"{PREFIX}BOOTSTRAP_SERVERS": bootstrap,
-        f"{PREFIX}ENGINES_DIR": str(engines_dir),
-        f"{PREFIX}FILE_ROOTS": f'["{media_root}"]',
+        f"{PREFIX}BROKERS": bootstrap,
+        f"{PREFIX}ENGINE_DIR": str(engines_dir),
+        f"{PREFIX}URI_ROOTS": json.dumps([str(media_root)]),
         f"{PREFIX}WORKER_ID": worker_id,
+        f"{PREFIX}METRICS_PORT": "0",  # any free port: two workers share this host
     }
     return env | (overrides or {})
+
+
+def worker_command() -> list[str]:
+    """``stream-tagger run`` by path; the app's entry point directly while the CLI is not there yet."""
+    script = Path(sys.executable).with_name("stream-tagger")
+    if script.exists() and importlib.util.find_spec("stream_tagger.cli") is not None:
+        return [str(script), "run"]
+    return [sys.executable, "-c", "from stream_tagger.app import run_worker; "
+            "from stream_tagger.settings import Settings; raise SystemExit(run_worker(Settings()))"]
 
 
 class WorkerProcess:
     """One ``stream-tagger run`` child; its output goes to a log file kept for the report."""
 
     def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        script = Path(sys.executable).with_name("stream-tagger")
-        command = [str(script), "run"] if script.exists() else [sys.executable, "-m", "stream_tagger.cli", "run"]
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.process = subprocess.Popen(command, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(worker_command(), env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:

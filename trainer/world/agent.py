@@ -30,9 +30,9 @@ LEFT, RIGHT = -1, 1  # image coordinates have y pointing down: a left turn lower
 BLINKS_LEFT = {"turn_left", "u_turn"}
 BLINKS_RIGHT = {"turn_right"}
 BRAKES = {"stop", "u_turn"}
-STEADY_LAMP_RATE = 0.3
+STEADY_LAMP_RATE = 0.5  # = the blinking duty cycle: one frame's lamp state says nothing
 LAMP_ON, LAMP_OFF = (255, 190, 0), (45, 40, 35)
-LAMP_ALONG, LAMP_SIDE = (11.0, -11.0), 6.5  # lamp centres from the car's centre, at 160 px
+LAMP_ALONG, LAMP_SIDE = (13.5, -13.5), 7.5  # lamp centres from the car's centre, at 160 px
 BODY_COLORS = ((225, 225, 230), (160, 165, 175), (40, 80, 200), (30, 30, 35), (30, 140, 70), (200, 40, 40))
 
 
@@ -50,18 +50,18 @@ class AgentPath:
 
     def draw(self, canvas: np.ndarray, frame: int) -> None:
         x, y, heading, s = self.x[frame], self.y[frame], self.heading[frame], self.scale
-        draw.oriented_rect(canvas, x, y, 30 * s, 18 * s, heading, (10, 10, 12))  # outline: visible on any scene
-        draw.oriented_rect(canvas, x, y, 28 * s, 16 * s, heading, self.body)
+        draw.oriented_rect(canvas, x, y, 36 * s, 22 * s, heading, (10, 10, 12))  # outline: visible on any scene
+        draw.oriented_rect(canvas, x, y, 34 * s, 20 * s, heading, self.body)
         ux, uy = np.cos(heading), np.sin(heading)
-        draw.oriented_rect(canvas, x + 6 * s * ux, y + 6 * s * uy, 4 * s, 12 * s, heading, (40, 60, 90))  # windscreen
+        draw.oriented_rect(canvas, x + 7 * s * ux, y + 7 * s * uy, 5 * s, 15 * s, heading, (40, 60, 90))  # windscreen
         for side, lit in ((LEFT, self.lamp_left[frame]), (RIGHT, self.lamp_right[frame])):
             color = LAMP_ON if lit else LAMP_OFF
             nx, ny = -side * uy, side * ux  # towards this side of the car
             for along in LAMP_ALONG:
                 lx, ly = x + along * s * ux + LAMP_SIDE * s * nx, y + along * s * uy + LAMP_SIDE * s * ny
-                draw.rect(canvas, lx - 3 * s, ly - 3 * s, lx + 3 * s, ly + 3 * s, color)
+                draw.rect(canvas, lx - 3.5 * s, ly - 3.5 * s, lx + 3.5 * s, ly + 3.5 * s, color)
             # a side repeater strip between the two lamps
-            draw.oriented_rect(canvas, x + 8.5 * s * nx, y + 8.5 * s * ny, 10 * s, 2.5 * s, heading, color)
+            draw.oriented_rect(canvas, x + 10.5 * s * nx, y + 10.5 * s * ny, 12 * s, 3 * s, heading, color)
 
 
 def plan_path(action: str, frames: int, fps: int, width: int, height: int, scale: float,

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 from dataclasses import fields
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
@@ -33,10 +34,8 @@ def generate_dataset(out: str | os.PathLike, clips: int, seed: int, workers: int
     out = Path(out)
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     jobs = [(out, seed, index, world) for index in range(clips)]
-    with multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else _InProcess() as pool:
-        results = pool.imap(_make_clip, jobs)
-        rows = list(tqdm(results, total=clips, desc="clips", unit="clip", disable=not progress))
-    manifest = "".join(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n" for row in rows)
+    rows = list(tqdm(_run_jobs(jobs, workers), total=clips, desc="clips", unit="clip", disable=not progress))
+    manifest = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     (out / MANIFEST_NAME).write_text(manifest, encoding="utf-8")
     return rows
 
@@ -49,17 +48,14 @@ def _make_clip(job: tuple[Path, int, int, WorldOptions]) -> dict:
     return manifest_row(spec, relative)
 
 
-class _InProcess:
-    """A stand-in for a pool when one worker is asked for (no processes to spawn)."""
-
-    def __enter__(self) -> "_InProcess":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def imap(self, function, jobs):  # noqa: ANN001, ANN201
-        return map(function, jobs)
+def _run_jobs(jobs: list[tuple[Path, int, int, WorldOptions]], workers: int) -> Iterator[dict]:
+    """Manifest rows in clip order; clips are rendered by ``workers`` processes."""
+    if workers <= 1:
+        yield from map(_make_clip, jobs)
+        return
+    # spawn, not fork: the parent may hold threads (tqdm's monitor) that fork would copy mid-state.
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        yield from pool.imap(_make_clip, jobs)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,8 @@
 excellent: untouched (and a generous bitrate, see encode.GRADE_CRF);
 good: visible temporal gaussian noise;
 fair: blur (a low-resolution copy upscaled smoothly);
-poor: blocky upscaled low resolution + noise, then starved of bits (codec blockiness).
+poor: blocky upscaled low resolution + noise, then starved of bits (the codec smears the noise
+      into blotches and adds its own blocking).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 NOISE_BANK = 12
+#: Size (at 160 px) of the square blocks of a poor clip's upscaled low resolution: 2.4 px at 64.
+POOR_BLOCK_PX = 6
 
 
 def degrade(clip: np.ndarray, quality: str, scale: float, rng: np.random.Generator) -> np.ndarray:
@@ -21,9 +24,9 @@ def degrade(clip: np.ndarray, quality: str, scale: float, rng: np.random.Generat
         factor = max(2, int(round(rng.uniform(3.0, 4.0) * scale)))
         clip[:] = _smooth(_downscale(clip, factor), factor, clip.shape[1], clip.shape[2])
     elif quality == "poor":
-        factor = max(2, int(round(rng.uniform(3.5, 4.5) * scale)))
+        factor = max(2, int(round(POOR_BLOCK_PX * scale)))
         clip[:] = _blocky(_downscale(clip, factor), factor, clip.shape[1], clip.shape[2])
-        _add_noise(clip, rng.uniform(5, 8), rng)
+        _add_noise(clip, rng.uniform(16, 22), rng)
     return clip
 
 

@@ -22,7 +22,7 @@ CODECS: dict[str, tuple[str, str, str]] = {
 }
 
 #: Constant-quality level per grade, on x264's CRF scale (other codecs are mapped from it).
-GRADE_CRF: dict[str, int] = {"excellent": 18, "good": 20, "fair": 20, "poor": 36}
+GRADE_CRF: dict[str, int] = {"excellent": 18, "good": 20, "fair": 20, "poor": 32}
 
 # The muxer must not write the wall clock or the library version into the file.
 _BITEXACT = {"fflags": "+bitexact"}
@@ -67,7 +67,7 @@ def _configure(stream: av.video.stream.VideoStream, settings: EncodeSettings) ->
             "x265-params": "pools=none:frame-threads=1:log-level=none",
         }
     elif settings.codec == "vp9":
-        # VP9's CQ scale is 0..63; x264 CRF 18..42 maps roughly onto 24..60.
+        # VP9's CQ scale is 0..63: x264's CRF 18..36 maps roughly onto 26..52.
         stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": str(min(63, int(crf * 1.45))),
                           "b": "0", "row-mt": "0", "lag-in-frames": "0"}
     else:  # mpeg4 has no CRF: pinning the quantiser plays the same role

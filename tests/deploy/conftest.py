@@ -1,0 +1,75 @@
+"""Fixtures of the deployment tests: rendered kustomize overlays and one real running worker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from deploy_helpers import (
+    K8S,
+    OVERLAYS,
+    PARTITIONS,
+    VALID_CLIPS,
+    RunningWorker,
+    engine_repository,
+    make_clips,
+    render,
+    stop,
+    wait_handled,
+    wait_ready,
+    worker_env,
+    worker_missing_reason,
+)
+
+from stream_tagger.broker import LocalBroker, free_port
+
+
+@pytest.fixture(scope="session")
+def rendered() -> dict[str, list[dict]]:
+    """Every overlay and the one-shot trainer Job, rendered once per session."""
+    paths = {name: K8S / "overlays" / name for name in OVERLAYS}
+    paths["rebuild-job"] = K8S / "jobs" / "rebuild-engines"
+    return {name: render(path) for name, path in paths.items()}
+
+
+@pytest.fixture(scope="session")
+def running_worker(broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    """A real ``stream-tagger run`` that has handled every event sent to it (tagged or DLQ)."""
+    reason = worker_missing_reason()
+    if reason:
+        pytest.skip(f"no worker to scrape: {reason}")
+    folder = tmp_path_factory.mktemp("deploy-worker")
+    media = folder / "media"
+    media.mkdir()
+    topic = broker.create_topic(f"deploy-videos-{uuid.uuid4().hex[:8]}", PARTITIONS)
+    for suffix in (".tags", ".dlq"):
+        broker.create_topic(topic + suffix, PARTITIONS)
+    port = free_port()
+    log_path = folder / "worker.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "stream_tagger.cli", "run"],
+            env=worker_env(broker, topic, media, engine_repository(folder / "engines"), port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        wait_ready(port, process, log_path)
+        worker = RunningWorker(
+            port,
+            process,
+            log_path,
+            broker.bootstrap,
+            topic,
+            clips=make_clips(media, VALID_CLIPS),
+            forbidden=folder / "secret.mp4",
+        )
+        worker.send_round(0)
+        wait_handled(worker)
+        yield worker
+    finally:
+        stop(process)

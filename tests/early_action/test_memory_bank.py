@@ -1,0 +1,87 @@
+"""Memory bank (worker side, no torch): clustering, reference choice, vote, online update, atomic versions."""
+
+import json
+
+import numpy as np
+import pytest
+
+from stream_tagger.engine_manifest import MEMORY_NAME, MODEL_NAME, EngineManifest
+from stream_tagger.memory_bank import MemoryBank, kmeans, select_references, vote
+
+
+def blobs(centres, per=30, spread=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([c + spread * rng.standard_normal((per, len(c))) for c in np.asarray(centres, float)])
+
+
+def test_kmeans_finds_separated_blobs():
+    points = blobs([[0, 0], [5, 5], [-5, 5]])
+    centres, assignment = kmeans(points, 3)
+    assert sorted(np.round(centres).tolist()) == sorted([[0, 0], [5, 5], [-5, 5]])
+    assert len(set(assignment[:30])) == 1 and len(set(assignment)) == 3
+
+
+def test_reference_is_the_member_nearest_the_centre():
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [0.4, 0.1], [2.0, 0.0]])  # centre (0.85, 0.025)
+    ref = select_references(points, k=1, rule="nearest_center")
+    assert ref.tolist() == [[1.0, 0.0]]
+    assert np.allclose(select_references(points, k=1, rule="centroid"), [[0.85, 0.025]])
+    with pytest.raises(ValueError):
+        select_references(points, 1, rule="median")
+
+
+def test_each_frame_votes_for_its_nearest_reference_and_majority_wins():
+    refs = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], np.float32)
+    labels = np.array([0, 1, 2])
+    frames = np.array([[[9, 1], [11, 0], [1, 1], [10, 2]]], np.float32)  # 3 near class 1, 1 near class 0
+    votes, shares = vote(frames, refs, labels, classes=3)
+    assert votes.tolist() == [[1, 1, 0, 1]]
+    assert shares.tolist() == [[0.25, 0.75, 0.0]]
+
+
+def test_cosine_distance_ignores_length():
+    refs = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+    votes, _ = vote(np.array([[[100.0, 1.0]]], np.float32), refs * [[0.01], [1.0]], np.array([0, 1]), 2, "cosine")
+    assert votes.tolist() == [[0]]
+
+
+def make_version(tmp_path):
+    bank = MemoryBank.build(blobs([[0, 0], [5, 5]]), np.repeat([0, 1], 30), ["left", "right"], clusters_per_class=2)
+    version = tmp_path / "early_action" / "1"
+    version.mkdir(parents=True)
+    (version / MODEL_NAME).write_bytes(b"onnx-bytes")
+    bank.save(version / MEMORY_NAME)
+    manifest = {"engine": "early_action", "version": 1, "inputs": [], "outputs": [], "labels": {"early_action": ["left", "right"]},
+                "sampling": {"frames": 8, "height": 64, "width": 64, "fraction": 0.1, "max_seconds": 2.0},
+                "training": {"command": "test", "seed": 0, "data_hash": "x"}, "sha256": {}}
+    EngineManifest.model_validate(manifest).write(version)
+    return version
+
+
+def test_add_reclusters_lazily_and_save_version_is_a_new_complete_version(tmp_path):
+    # Given a served version
+    version = make_version(tmp_path)
+    bank = MemoryBank.load(version)
+    before = bank.feeds()
+    assert set(before["memory_labels"].tolist()) == {0, 1}
+    # When a confirmed clip of a far-away "left" style is added
+    bank.add(np.full((8, 2), [0.0, 20.0], np.float32), "left")
+    assert bank.dirty
+    feeds = bank.feeds()
+    assert not bank.dirty and len(bank.labels) == 68
+    assert any(np.allclose(ref, [0, 20]) for ref in feeds["memory_refs"][feeds["memory_labels"] == 0])
+    new_dir = bank.save_version(version.parent)
+    # Then version 2 exists with the model, a bumped manifest with matching hashes, and the new bank
+    assert new_dir.name == "2" and (new_dir / MODEL_NAME).read_bytes() == b"onnx-bytes"
+    manifest = EngineManifest.load(new_dir)
+    assert manifest.version == 2 and set(manifest.sha256) == {MODEL_NAME, MEMORY_NAME}
+    reloaded = MemoryBank.load(new_dir)
+    assert np.array_equal(reloaded.feeds()["memory_refs"], feeds["memory_refs"])
+    assert len(MemoryBank.load(version).labels) == 60  # the old version is untouched
+    assert not [p for p in version.parent.iterdir() if p.name.startswith(".staging")]
+
+
+def test_unknown_label_is_rejected(tmp_path):
+    bank = MemoryBank.load(make_version(tmp_path))
+    with pytest.raises(ValueError):
+        bank.add(np.zeros(2, np.float32), "u_turn")

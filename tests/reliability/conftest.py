@@ -1,0 +1,217 @@
+"""Fixtures for reliability tests: the bad-input corpus, worker subprocesses, and result collection.
+
+Workers run as real ``stream-tagger run`` processes configured through ``STREAM_TAGGER_*`` variables,
+against the session's real broker, so signals (kill -9, SIGTERM) hit a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from stream_tagger.broker import LocalBroker, kafka_timeouts
+
+TESTS = Path(__file__).parents[1]
+sys.path.insert(0, str(TESTS / "corpus"))  # the corpus builder is a script, not a package
+sys.path.insert(0, str(TESTS / "worker"))  # the worker team's tiny contract-following engines
+from make_corpus import EventCase, MediaCase, build_corpus, event_cases  # noqa: E402
+from tiny_engines import write_engine_repository  # noqa: E402
+
+ENGINES = ("classifier", "timeliness", "early_action")
+REPO_ENGINES = TESTS.parent / "engines"
+
+STOP_TIMEOUT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The built media files (under ``root``) and the hostile input-topic messages."""
+
+    root: Path
+    media: list[MediaCase]
+    events: list[EventCase]
+
+    def payload(self, case: EventCase) -> bytes:
+        return case.payload.replace(b"{media}", str(self.root).encode())
+
+    def uri(self, name: str) -> str:
+        return (self.root / name).as_uri()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    """Every corpus file, built once per session (~2 s) with Debian's ffmpeg."""
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("the bad-input corpus needs Debian's ffmpeg (apt-get install ffmpeg)")
+    root = tmp_path_factory.mktemp("corpus")
+    return Corpus(root, build_corpus(root), event_cases())
+
+
+@pytest.fixture(scope="session")
+def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository's engines/ when all three engines have a version there, else tiny test engines."""
+    if all(any(p.is_dir() for p in (REPO_ENGINES / name).glob("[0-9]*")) for name in ENGINES):
+        return REPO_ENGINES
+    return write_engine_repository(tmp_path_factory.mktemp("engines"))
+
+
+@pytest.fixture(scope="session")
+def validate_tag_record() -> Callable[[dict], None]:
+    schema = json.loads(resources.files("stream_tagger.schemas").joinpath("tag_record.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate
+
+
+@pytest.fixture(scope="session")
+def tag_env(engine_dir: Path) -> dict[str, str]:
+    """Environment for ``stream-tagger tag`` (no Kafka)."""
+    return {**os.environ, "STREAM_TAGGER_ENGINE_DIR": str(engine_dir), "STREAM_TAGGER_BACKEND": "onnxruntime"}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """One input, output and DLQ topic set, unique to a test."""
+
+    input: str
+    output: str
+    dlq: str
+
+
+@pytest.fixture
+def topics(topic_factory: Callable[..., str]) -> Topics:
+    return Topics(topic_factory(4, "videos.new"), topic_factory(4, "videos.tags"), topic_factory(4, "videos.dlq"))
+
+
+def worker_env(broker: LocalBroker, topics: Topics, group_id: str, media_root: Path, engine_dir: Path,
+               **overrides: str) -> dict[str, str]:
+    """Environment for one ``stream-tagger run`` process (names from stream_tagger/settings.py)."""
+    timeouts = kafka_timeouts()
+    settings = {
+        "STREAM_TAGGER_BROKERS": broker.bootstrap,
+        "STREAM_TAGGER_INPUT_TOPIC": topics.input,
+        "STREAM_TAGGER_OUTPUT_TOPIC": topics.output,
+        "STREAM_TAGGER_DLQ_TOPIC": topics.dlq,
+        "STREAM_TAGGER_GROUP_ID": group_id,
+        "STREAM_TAGGER_URI_ROOTS": json.dumps([str(media_root)]),
+        "STREAM_TAGGER_ENGINE_DIR": str(engine_dir),
+        "STREAM_TAGGER_SESSION_TIMEOUT_MS": str(timeouts["session_timeout_ms"]),
+        "STREAM_TAGGER_HEARTBEAT_INTERVAL_MS": str(timeouts["heartbeat_interval_ms"]),
+        "STREAM_TAGGER_MAX_POLL_INTERVAL_MS": str(timeouts["max_poll_interval_ms"]),
+        "STREAM_TAGGER_METRICS_PORT": "0",
+        "STREAM_TAGGER_METRICS_HOST": "127.0.0.1",
+        "STREAM_TAGGER_BACKEND": "onnxruntime",
+        "STREAM_TAGGER_RELOAD_INTERVAL_S": "0",
+        **overrides,
+    }
+    return {**os.environ, **settings}
+
+
+@pytest.fixture
+def worker_env_for(broker: LocalBroker, corpus: Corpus, engine_dir: Path) -> Callable[..., dict[str, str]]:
+    """``worker_env_for(topics, group_id, **overrides)``: a worker's environment for this test's topics."""
+
+    def env(topics: Topics, group_id: str, **overrides: str) -> dict[str, str]:
+        return worker_env(broker, topics, group_id, corpus.root, engine_dir, **overrides)
+
+    return env
+
+
+class WorkerProcess:
+    """One ``stream-tagger run`` subprocess; output goes to a log file so a full pipe never blocks it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "stream_tagger.cli", "run"], env=env,
+                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout_s: float = STOP_TIMEOUT_S) -> int:
+        return self.process.wait(timeout_s)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(STOP_TIMEOUT_S)
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerProcess]]:
+    """``worker_factory(env)`` starts a worker; every worker still alive is killed after the test."""
+    workers: list[WorkerProcess] = []
+
+    def start(env: dict[str, str]) -> WorkerProcess:
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+class Results:
+    """Reads a test's output and DLQ topics from the beginning (no group: reading commits nothing)."""
+
+    def __init__(self, broker: LocalBroker, topics: Topics) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False,
+                                      fetch_max_wait_ms=10)
+        partitions = [TopicPartition(t, p) for t in (topics.output, topics.dlq) for p in range(4)]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_beginning()
+        self.topics = topics
+        self.tags: list[dict] = []
+        self.dlq: list[dict] = []
+
+    def poll(self) -> None:
+        for partition, records in self.consumer.poll(timeout_ms=200).items():
+            target = self.tags if partition.topic == self.topics.output else self.dlq
+            target.extend(json.loads(record.value) for record in records)
+
+    def wait_for(self, done: Callable[[Results], bool], timeout_s: float) -> bool:
+        """Poll until ``done(self)`` or the deadline; returns whether ``done`` came true."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            if done(self):
+                return True
+        return done(self)
+
+    def tagged_ids(self) -> set[str]:
+        return {record["video_id"] for record in self.tags}
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+@pytest.fixture
+def results_for(broker: LocalBroker) -> Iterator[Callable[[Topics], Results]]:
+    opened: list[Results] = []
+
+    def open_results(topics: Topics) -> Results:
+        opened.append(Results(broker, topics))
+        return opened[-1]
+
+    yield open_results
+    for results in opened:
+        results.close()
