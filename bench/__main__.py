@@ -9,7 +9,17 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import decode_bound, decode_variants, inference, machine, naive, plot, tiny_engines, worker_bench, worker_proc
+from bench import (
+    decode_bound,
+    decode_variants,
+    inference,
+    machine,
+    naive,
+    plot,
+    tiny_engines,
+    worker_bench,
+    worker_proc,
+)
 from bench.engines import ENGINES_DIR, decode_policies, newest_engines, total_parameters
 from bench.kafka_io import broker
 from bench.stats import ratio
@@ -28,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out_dir / f"{results['name']}.json"
     videos = video_set(quick=args.quick)
     engines, stand_in = _engines(args.engines_dir)
-    results |= {"videos": [v.as_dict() for v in videos],
-                "engines": {"stand_in": stand_in, "versions": {e.name: e.manifest.ref for e in engines}}}
+    results |= {
+        "videos": [v.as_dict() for v in videos],
+        "engines": {"stand_in": stand_in, "versions": {e.name: e.manifest.ref for e in engines}},
+    }
     policies = decode_policies(engines)
     passes = 1 if args.quick else 2
 
@@ -41,41 +53,86 @@ def main(argv: list[str] | None = None) -> int:
     run("variants", lambda: decode_variants.measure(videos, policies, args.repetitions))
     run("inference", lambda: inference.measure(engines, args.repetitions))
     if phases & KAFKA_PHASES:
-        with broker(args.bootstrap) as kafka:
-            results["worker_command"] = " ".join(worker_proc.worker_command())
-            results["broker"] = {"bootstrap": kafka.bootstrap, "kind": "external" if args.bootstrap else "LocalBroker"}
-            run("naive", lambda: naive.measure(kafka.bootstrap, kafka, videos, policies[0],
-                                               total_parameters(engines), args.repetitions))
-            if phases & WORKER_PHASES:
-                worker_bench.create_topics(kafka)
-                setup = worker_bench.Setup(kafka, videos, engines[0].version_dir.parent.parent,
-                                           CACHE_DIR / "logs", dict(kv.split("=", 1) for kv in args.worker_env))
-                try:
-                    _worker_phases(results, phases, setup, args, max(16, len(videos) * passes), out)
-                except Exception as exc:  # e.g. the worker would not start: keep the other figures
-                    traceback.print_exc()
-                    results.setdefault("worker", {"error": f"{type(exc).__name__}: {exc}"[:2000]})
+        _kafka_phases(results, phases, args, videos, engines, passes, out)
     _finish(results, out)
     print(json.dumps(results["summary"], indent=2))
     return 0
 
 
+def _kafka_phases(results: dict, phases: set[str], args, videos, engines, passes: int, out: Path) -> None:
+    """Naive baseline and the worker, on one broker (the local Tansu unless --bootstrap)."""
+    policies = decode_policies(engines)
+    overrides = dict(kv.split("=", 1) for kv in args.worker_env)
+    with broker(args.bootstrap) as kafka:
+        results["broker"] = {
+            "bootstrap": kafka.bootstrap,
+            "kind": "external" if args.bootstrap else "LocalBroker",
+        }
+        results["worker"] = {
+            "command": " ".join(worker_proc.worker_command()),
+            "setting_overrides": overrides,
+        }
+        if "naive" in phases:
+            _phase(
+                results,
+                "naive",
+                lambda: naive.measure(
+                    kafka.bootstrap, kafka, videos, policies[0], total_parameters(engines), args.repetitions
+                ),
+                out,
+            )
+        if not phases & WORKER_PHASES:
+            return
+        worker_bench.create_topics(kafka)
+        setup = worker_bench.Setup(
+            kafka, videos, engines[0].version_dir.parent.parent, CACHE_DIR / "logs", overrides
+        )
+        try:
+            _worker_phases(results, phases, setup, args, max(16, len(videos) * passes), out)
+        except Exception as exc:  # e.g. the worker would not start: keep the other figures
+            traceback.print_exc()
+            results["worker"]["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def _worker_phases(results: dict, phases: set[str], setup, args, count: int, out: Path) -> None:
     seconds = 6 if args.quick else 20
     with worker_bench.workers(setup, 1, "one") as (procs, load):
-        _phase(results, "worker", lambda: worker_bench.throughput(load, args.repetitions, count, setup.timeout_s), out)
+        _phase(
+            results,
+            "worker",
+            lambda: (
+                results["worker"] | worker_bench.throughput(load, args.repetitions, count, setup.timeout_s)
+            ),
+            out,
+        )
         max_rate = ((results.get("worker") or {}).get("videos_per_s") or {}).get("median")
         if max_rate and "latency" in phases:
-            _phase(results, "latency", lambda: worker_bench.latency(
-                load, max_rate, [0.25, 0.5, 0.9], seconds, setup.timeout_s), out)
+            _phase(
+                results,
+                "latency",
+                lambda: worker_bench.latency(load, max_rate, [0.25, 0.5, 0.9], seconds, setup.timeout_s),
+                out,
+            )
         if max_rate and "profile" in phases:
             raw = args.out_dir / f"{results['name']}-profile.txt"
-            _phase(results, "profile", lambda: worker_bench.profile_under_load(
-                load, procs[0], max_rate, seconds, raw, setup.timeout_s), out)
+            _phase(
+                results,
+                "profile",
+                lambda: worker_bench.profile_under_load(
+                    load, procs[0], max_rate, seconds, raw, setup.timeout_s
+                ),
+                out,
+            )
     if "scaling" in phases:
         with worker_bench.workers(setup, 2, "two") as (_, load):
-            _phase(results, "scaling", lambda: worker_bench.throughput(
-                load, args.repetitions, count, setup.timeout_s) | {"workers": 2}, out)
+            _phase(
+                results,
+                "scaling",
+                lambda: (
+                    worker_bench.throughput(load, args.repetitions, count, setup.timeout_s) | {"workers": 2}
+                ),
+                out,
+            )
 
 
 def _phase(results: dict, phase: str, work, out: Path) -> None:
@@ -93,9 +150,14 @@ def _phase(results: dict, phase: str, work, out: Path) -> None:
 
 def _start(args) -> dict:
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    return {"name": args.name or time.strftime("run-%Y%m%d-%H%M%S", time.gmtime()),
-            "command": "python -m bench " + " ".join(sys.argv[1:]), "quick": args.quick,
-            "repetitions": args.repetitions, "machine": machine.describe(), "phase_seconds": {}}
+    return {
+        "name": args.name or time.strftime("run-%Y%m%d-%H%M%S", time.gmtime()),
+        "command": "python -m bench " + " ".join(sys.argv[1:]),
+        "quick": args.quick,
+        "repetitions": args.repetitions,
+        "machine": machine.describe(),
+        "phase_seconds": {},
+    }
 
 
 def _engines(engines_dir: Path):
@@ -124,7 +186,8 @@ def _finish(results: dict, out: Path) -> None:
     summary["acceptance"] = {
         "worker >= 10x naive": _at_least(summary["worker_over_naive"], 10),
         "worker >= 0.8x decode bound": _at_least(summary["worker_over_decode_bound"], 0.8),
-        "p99@50% <= 3x p50@25%": None if summary["p99_at_50pct_over_p50_at_25pct"] is None
+        "p99@50% <= 3x p50@25%": None
+        if summary["p99_at_50pct_over_p50_at_25pct"] is None
         else summary["p99_at_50pct_over_p50_at_25pct"] <= 3,
     }
     results["summary"] = summary
@@ -163,8 +226,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--engines-dir", type=Path, default=ENGINES_DIR)
     parser.add_argument("--bootstrap", help="use this broker instead of starting the local one")
-    parser.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra STREAM_TAGGER_* setting for the worker (default settings otherwise)")
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra STREAM_TAGGER_* setting for the worker (default settings otherwise)",
+    )
     return parser
 
 

@@ -21,7 +21,9 @@ from stream_tagger.sampling import SamplingPolicy
 def measure(videos: list[Video], policies: list[SamplingPolicy], repetitions: int, passes: int) -> dict:
     """videos/s at concurrency 1 and 2 (processes), plus per-video decode milliseconds."""
     paths = [str(v.path) for v in videos] * passes
-    serial = [len(paths) / _timed(lambda: [_decode_one(p, policies) for p in paths]) for _ in range(repetitions)]
+    serial = [
+        len(paths) / _timed(lambda: [_decode_one(p, policies) for p in paths]) for _ in range(repetitions)
+    ]
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         list(pool.map(_decode_one, paths[:2], [policies] * 2))  # start and warm both processes
         parallel = [
@@ -33,8 +35,11 @@ def measure(videos: list[Video], policies: list[SamplingPolicy], repetitions: in
             len(paths) / _timed(lambda: list(pool.map(_decode_one, paths, [policies] * len(paths))))
             for _ in range(repetitions)
         ]
-    by_concurrency = {"1 process": summarise(serial), "2 processes": summarise(parallel),
-                      "2 threads": summarise(threads)}
+    by_concurrency = {
+        "1 process": summarise(serial),
+        "2 processes": summarise(parallel),
+        "2 threads": summarise(threads),
+    }
     return {
         "videos_per_s": max(by_concurrency.values(), key=lambda s: s["median"]),
         "by_concurrency": by_concurrency,

@@ -37,8 +37,11 @@ def measure(videos: list[Video], policies: list[SamplingPolicy], repetitions: in
                 totals[name][rep] += (time.perf_counter() - started) * 1000 / len(videos)
     base = summarise(totals["serving (slice threads)"], 1)["median"]
     return {
-        name: {"ms_per_video": summarise(ms, 1), "speedup": round(base / summarise(ms, 1)["median"], 2),
-               "frames_decoded_per_video": round(frames[name] / repetitions / len(videos), 1)}
+        name: {
+            "ms_per_video": summarise(ms, 1),
+            "speedup": round(base / summarise(ms, 1)["median"], 2),
+            "frames_decoded_per_video": round(frames[name] / repetitions / len(videos), 1),
+        }
         for name, ms in totals.items()
     }
 
@@ -55,7 +58,9 @@ def _decode(video: Video, policies: list[SamplingPolicy], settings: dict, cap: f
             decoded += 1
             start = frame.time if start is None else start
             while targets and targets[0] <= frame.time - start + 1 / 60:
-                frame.reformat(width=64, height=64, format="rgb24", interpolation="FAST_BILINEAR").to_ndarray()
+                frame.reformat(
+                    width=64, height=64, format="rgb24", interpolation="FAST_BILINEAR"
+                ).to_ndarray()
                 targets.pop(0)
             if not targets:
                 break

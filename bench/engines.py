@@ -48,8 +48,8 @@ def decode_policies(engines: list[Engine]) -> list[SamplingPolicy]:
 
 def total_parameters(engines: list[Engine]) -> int:
     """Weights in all engines' ONNX graphs: the naive baseline's model is sized to match."""
-    import onnx
     import numpy as np
+    import onnx
 
     total = 0
     for engine in engines:

@@ -12,18 +12,33 @@ from stream_tagger.engine_manifest import MEMORY_NAME, TensorSpec
 from stream_tagger.runtime import make_runtime
 
 BATCH_SIZES = (1, 4, 16, 32)
-_DTYPES = {"uint8": np.uint8, "int32": np.int32, "int64": np.int64, "float16": np.float16, "float32": np.float32}
+_DTYPES = {
+    "uint8": np.uint8,
+    "int32": np.int32,
+    "int64": np.int64,
+    "float16": np.float16,
+    "float32": np.float32,
+}
 
 
-def measure(engines: list[Engine], repetitions: int, batch_sizes=BATCH_SIZES, backend: str = "auto",
-            min_seconds: float = 0.3) -> dict:
+def measure(
+    engines: list[Engine],
+    repetitions: int,
+    batch_sizes=BATCH_SIZES,
+    backend: str = "auto",
+    min_seconds: float = 0.3,
+) -> dict:
     """Per engine and batch size: milliseconds per batch and videos/s (medians over repetitions)."""
     results = {}
     for engine in engines:
         runtime = make_runtime(backend, engine.version_dir, engine.manifest)
         try:
-            results[engine.name] = {"backend": runtime.backend, "batches": {
-                str(b): _one_size(runtime, engine, b, repetitions, min_seconds) for b in batch_sizes}}
+            results[engine.name] = {
+                "backend": runtime.backend,
+                "batches": {
+                    str(b): _one_size(runtime, engine, b, repetitions, min_seconds) for b in batch_sizes
+                },
+            }
         finally:
             runtime.close()
     return results

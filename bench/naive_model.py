@@ -5,6 +5,8 @@ Imported only by the naive baseline (torch is never part of the worker).
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -17,7 +19,9 @@ class Backbone(nn.Module):
     def __init__(self, width: int, outputs: tuple[int, ...]) -> None:
         super().__init__()
         chans = [3, width, 2 * width, 4 * width, 8 * width]
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in zip(chans, chans[1:]))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 3, stride=2, padding=1) for a, b in itertools.pairwise(chans)
+        )
         self.heads = nn.ModuleList(nn.Linear(8 * width, n) for n in outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def draw(results: dict, out_path: Path) -> Path:
@@ -15,8 +15,10 @@ def draw(results: dict, out_path: Path) -> Path:
     _throughput(axes[0], results)
     _inference(axes[1], results.get("inference") or {})
     _latency(axes[2], results.get("latency") or {})
-    fig.suptitle(f"stream-tagger benchmarks — {results['name']} ({results['machine']['cpu_model']}, "
-                 f"{results['machine']['cores']} cores; load at start {results['machine']['load_average_at_start'][0]})")
+    fig.suptitle(
+        f"stream-tagger benchmarks — {results['name']} ({results['machine']['cpu_model']}, "
+        f"{results['machine']['cores']} cores; load at start {results['machine']['load_average_at_start'][0]})"
+    )
     fig.tight_layout()
     fig.savefig(out_path, dpi=110)
     plt.close(fig)
@@ -25,15 +27,27 @@ def draw(results: dict, out_path: Path) -> Path:
 
 def _throughput(ax, results: dict) -> None:
     bars = []
-    for label, key in (("decode bound", "decode"), ("naive", "naive"),
-                       ("stream-tagger", "worker"), ("stream-tagger ×2 proc", "scaling")):
+    for label, key in (
+        ("decode bound", "decode"),
+        ("naive", "naive"),
+        ("stream-tagger", "worker"),
+        ("stream-tagger ×2 proc", "scaling"),
+    ):
         figure = (results.get(key) or {}).get("videos_per_s")
         if figure:
             bars.append((label, figure))
     labels = [b[0] for b in bars]
     medians = [b[1]["median"] for b in bars]
-    errors = [[m - b[1]["min"] for m, b in zip(medians, bars)], [b[1]["max"] - m for m, b in zip(medians, bars)]]
-    colours = {"decode bound": "#888", "naive": "#c44", "stream-tagger": "#27a", "stream-tagger ×2 proc": "#5ad"}
+    errors = [
+        [m - b[1]["min"] for m, b in zip(medians, bars)],
+        [b[1]["max"] - m for m, b in zip(medians, bars)],
+    ]
+    colours = {
+        "decode bound": "#888",
+        "naive": "#c44",
+        "stream-tagger": "#27a",
+        "stream-tagger ×2 proc": "#5ad",
+    }
     ax.bar(labels, medians, yerr=errors, capsize=4, color=[colours[label] for label in labels])
     for x, m in enumerate(medians):
         ax.annotate(f"{m:.2f}", (x, m), ha="center", va="bottom", xytext=(0, 4), textcoords="offset points")
@@ -47,8 +61,12 @@ def _inference(ax, inference: dict) -> None:
         if "batches" not in data:
             continue
         sizes = [int(b) for b in data["batches"]]
-        ax.plot(sizes, [data["batches"][str(b)]["videos_per_s"] for b in sizes], marker="o",
-                label=f"{engine} ({data['backend']})")
+        ax.plot(
+            sizes,
+            [data["batches"][str(b)]["videos_per_s"] for b in sizes],
+            marker="o",
+            label=f"{engine} ({data['backend']})",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch size")
     ax.set_ylabel("videos/s (inference only)")

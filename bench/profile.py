@@ -28,8 +28,24 @@ def start(pid: int, seconds: int, out_path: Path, rate: int = 50) -> subprocess.
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("profiling needs py-spy (pip install py-spy)")
-    command = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
-               "--subprocesses", "--threads", "--nonblocking", "--full-filenames", "--format", "raw", "--output", str(out_path)]
+    command = [
+        py_spy,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(seconds),
+        "--rate",
+        str(rate),
+        "--subprocesses",
+        "--threads",
+        "--nonblocking",
+        "--full-filenames",
+        "--format",
+        "raw",
+        "--output",
+        str(out_path),
+    ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -65,7 +81,9 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def cores_by_thread(before: dict[int, float], after: dict[int, float], seconds: float, raw_path: Path) -> dict:
+def cores_by_thread(
+    before: dict[int, float], after: dict[int, float], seconds: float, raw_path: Path
+) -> dict:
     """Cores each named thread kept busy between two snapshots (names from py-spy's thread frames)."""
     names = _thread_names(raw_path)
     cores: Counter = Counter()
@@ -81,7 +99,7 @@ def _thread_names(raw_path: Path) -> dict[int, str]:
         head = line.split(";", 2)
         frame = next((f for f in head if f.startswith("thread (")), None)
         if frame:
-            tid, _, name = frame[len("thread ("):].partition("): ")
+            tid, _, name = frame[len("thread (") :].partition("): ")
             if tid.isdigit():
                 names[int(tid)] = name
     return names

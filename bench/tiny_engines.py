@@ -20,8 +20,11 @@ from stream_tagger.engine_manifest import MODEL_NAME, EngineManifest, TensorSpec
 SPECS = {
     "classifier": ([], [("category_probs", 6), ("tag_probs", 24), ("quality_probs", 4)], 0),
     "timeliness": ([("title_ids", TensorProto.INT64, ["batch", 32])], [("timeliness_probs", 4)], 0),
-    "early_action": ([("memory_refs", TensorProto.FLOAT, ["refs", 16]),
-                      ("memory_labels", TensorProto.INT64, ["refs"])], [("action_probs", 6)], 1),
+    "early_action": (
+        [("memory_refs", TensorProto.FLOAT, ["refs", 16]), ("memory_labels", TensorProto.INT64, ["refs"])],
+        [("action_probs", 6)],
+        1,
+    ),
 }
 WIDTH = 16
 
@@ -54,14 +57,17 @@ def _graph(engine: str, extras: list, outputs: list, rng: np.random.Generator) -
         helper.make_node("ReduceMean", ["per_frame"], ["pooled"], axes=[1], keepdims=0),
     ]
     inits = [
-        weight("w1", (WIDTH, 3, 3, 3)), weight("w2", (WIDTH, WIDTH, 3, 3)),
+        weight("w1", (WIDTH, 3, 3, 3)),
+        weight("w2", (WIDTH, WIDTH, 3, 3)),
         numpy_helper.from_array(np.array([-1, 64, 64, 3], np.int64), "flat_shape"),
         numpy_helper.from_array(np.array([-1, 8, WIDTH], np.int64), "clip_shape"),
     ]
     for name, classes in outputs:
         inits.append(weight(f"head_{name}", (WIDTH, classes)))
-        nodes += [helper.make_node("MatMul", ["pooled", f"head_{name}"], [f"logits_{name}"]),
-                  helper.make_node("Softmax", [f"logits_{name}"], [name], axis=-1)]
+        nodes += [
+            helper.make_node("MatMul", ["pooled", f"head_{name}"], [f"logits_{name}"]),
+            helper.make_node("Softmax", [f"logits_{name}"], [name], axis=-1),
+        ]
     inputs = [helper.make_tensor_value_info("frames", TensorProto.UINT8, ["batch", 8, 64, 64, 3])]
     inputs += [helper.make_tensor_value_info(n, t, s) for n, t, s in extras]
     outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["batch", c]) for n, c in outputs]
@@ -69,14 +75,18 @@ def _graph(engine: str, extras: list, outputs: list, rng: np.random.Generator) -
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-def _manifest(engine: str, extras: list, outputs: list, policy_index: int, version_dir: Path) -> EngineManifest:
+def _manifest(
+    engine: str, extras: list, outputs: list, policy_index: int, version_dir: Path
+) -> EngineManifest:
     dtype = {TensorProto.INT64: "int64", TensorProto.FLOAT: "float32"}
     return EngineManifest(
-        engine=engine, version=1,
+        engine=engine,
+        version=1,
         inputs=[TensorSpec(name="frames", dtype="uint8", shape=["batch", 8, 64, 64, 3])]
         + [TensorSpec(name=n, dtype=dtype[t], shape=s) for n, t, s in extras],
         outputs=[TensorSpec(name=n, dtype="float32", shape=["batch", c]) for n, c in outputs],
-        labels={}, sampling=CONTRACT_POLICIES[policy_index],
+        labels={},
+        sampling=CONTRACT_POLICIES[policy_index],
         training=TrainingRecord(command="bench stand-in (random weights)", seed=0, data_hash="none"),
         sha256={MODEL_NAME: file_sha256(version_dir / MODEL_NAME)},
     )

@@ -63,9 +63,32 @@ def _encode_testsrc(path: Path, width: int, height: int, seconds: float, fps: in
     partial = path.with_suffix(".partial.mp4")
     source = f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}"
     subprocess.run(
-        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-         "-vf", "noise=alls=8:allf=t", "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
-         "-g", str(2 * fps), "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(partial)],
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-vf",
+            "noise=alls=8:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-g",
+            str(2 * fps),
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            str(partial),
+        ],
         check=True,
     )
     partial.rename(path)  # atomic: an interrupted run never leaves a truncated video in the set
@@ -78,8 +101,14 @@ def _synthetic_videos(out_dir: Path, count: int) -> list[Video]:
         _make_synthetic(out_dir, SYNTHETIC_CLIPS)
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()][:count]
     return [
-        Video(f"synthetic-{row['clip_id']}", out_dir / row["file"], "synthetic",
-              int(row["width"]), int(row["height"]), float(row["seconds"]))
+        Video(
+            f"synthetic-{row['clip_id']}",
+            out_dir / row["file"],
+            "synthetic",
+            int(row["width"]),
+            int(row["height"]),
+            float(row["seconds"]),
+        )
         for row in rows
     ]
 
@@ -110,6 +139,14 @@ def _make_testsrc_stand_ins(out_dir: Path, count: int) -> None:
     for index in range(count):
         name = f"testsrc-{index}"
         _encode_testsrc(out_dir / f"{name}.mp4", 320, 240, 10 + 5 * index)
-        rows.append({"clip_id": name, "file": f"{name}.mp4", "width": 320, "height": 240,
-                     "seconds": 10 + 5 * index, "stand_in": True})
+        rows.append(
+            {
+                "clip_id": name,
+                "file": f"{name}.mp4",
+                "width": 320,
+                "height": 240,
+                "seconds": 10 + 5 * index,
+                "stand_in": True,
+            }
+        )
     (out_dir / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

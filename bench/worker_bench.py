@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from bench import profile
 from bench.kafka_io import RecordCollector
@@ -47,9 +47,15 @@ def workers(setup: Setup, count: int, name: str) -> Iterator[tuple[list[WorkerPr
     collector = RecordCollector(setup.broker.bootstrap, [OUTPUT, DLQ])
     load = Load(setup.broker.bootstrap, INPUT, PARTITIONS, setup.videos, collector, session=name)
     media_root = setup.videos[0].path.parent
-    procs = [WorkerProcess(worker_env(setup.broker.bootstrap, setup.engines_dir, media_root,
-                                      f"bench-{name}-{i}", setup.overrides),
-                           setup.log_dir / f"worker-{name}-{i}.log") for i in range(count)]
+    procs = [
+        WorkerProcess(
+            worker_env(
+                setup.broker.bootstrap, setup.engines_dir, media_root, f"bench-{name}-{i}", setup.overrides
+            ),
+            setup.log_dir / f"worker-{name}-{i}.log",
+        )
+        for i in range(count)
+    ]
     try:
         _warm_up(load, procs, setup.timeout_s)
         yield procs, load
@@ -77,8 +83,11 @@ def _warm_up(load: Load, procs: list[WorkerProcess], timeout_s: float) -> None:
 
 def throughput(load: Load, repetitions: int, count: int, timeout_s: float) -> dict:
     rates = [load.throughput(count, timeout_s) for _ in range(repetitions)]
-    return {"videos_per_s": summarise(rates), "events_per_repetition": count,
-            "failed": len(load.collector.failed)}
+    return {
+        "videos_per_s": summarise(rates),
+        "events_per_repetition": count,
+        "failed": len(load.collector.failed),
+    }
 
 
 def latency(load: Load, max_rate: float, fractions: list[float], seconds: float, timeout_s: float) -> dict:
@@ -92,8 +101,9 @@ def latency(load: Load, max_rate: float, fractions: list[float], seconds: float,
     return out
 
 
-def profile_under_load(load: Load, proc: WorkerProcess, max_rate: float, seconds: int, out_path: Path,
-                       timeout_s: float) -> dict:
+def profile_under_load(
+    load: Load, proc: WorkerProcess, max_rate: float, seconds: int, out_path: Path, timeout_s: float
+) -> dict:
     """py-spy on the worker while a burst keeps it busy for the whole recording."""
     recorder = profile.start(proc.pid, seconds, out_path)
     time.sleep(0.5)  # let py-spy attach before the load arrives
@@ -105,6 +115,9 @@ def profile_under_load(load: Load, proc: WorkerProcess, max_rate: float, seconds
     if recorder.returncode != 0 or not out_path.exists():
         return {"error": stderr.decode(errors="replace")[-500:]}
     by_thread = profile.cores_by_thread(before, after, wall, out_path)
-    return profile.summarise(out_path) | {"raw": out_path.name, "seconds": seconds,
-                                          "worker_cores_busy": round(sum(by_thread.values()), 2),
-                                          "cores_by_thread": by_thread}
+    return profile.summarise(out_path) | {
+        "raw": out_path.name,
+        "seconds": seconds,
+        "worker_cores_busy": round(sum(by_thread.values()), 2),
+        "cores_by_thread": by_thread,
+    }

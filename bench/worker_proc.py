@@ -7,7 +7,6 @@ so its pid is the Python process py-spy can attach to.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -18,8 +17,13 @@ from pathlib import Path
 PREFIX = "STREAM_TAGGER_"
 
 
-def worker_env(bootstrap: str, engines_dir: Path, media_root: Path, worker_id: str,
-               overrides: dict[str, str] | None = None) -> dict[str, str]:
+def worker_env(
+    bootstrap: str,
+    engines_dir: Path,
+    media_root: Path,
+    worker_id: str,
+    overrides: dict[str, str] | None = None,
+) -> dict[str, str]:
     """The environment of one worker: inherited, with only the bench-specific settings set."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIX)}
     env |= {
@@ -33,12 +37,11 @@ def worker_env(bootstrap: str, engines_dir: Path, media_root: Path, worker_id: s
 
 
 def worker_command() -> list[str]:
-    """``stream-tagger run`` by path; the app's entry point directly while the CLI is not there yet."""
+    """``stream-tagger run``, by the console script's real path (not a pyenv shim) when it has one."""
     script = Path(sys.executable).with_name("stream-tagger")
-    if script.exists() and importlib.util.find_spec("stream_tagger.cli") is not None:
+    if script.exists():
         return [str(script), "run"]
-    return [sys.executable, "-c", "from stream_tagger.app import run_worker; "
-            "from stream_tagger.settings import Settings; raise SystemExit(run_worker(Settings()))"]
+    return [sys.executable, "-m", "stream_tagger.cli", "run"]
 
 
 class WorkerProcess:

@@ -231,7 +231,9 @@ class Worker:
                 if committed is None:
                     committed = self.consumer.committed(tp) or 0
                     self.tracker.mark_committed({tp: committed})
-                lags[(tp.topic, tp.partition)] = max(0, ends[tp] - committed)
+                # Tansu answers ListOffsets with the last batch's base offset + 1; fetches carry the true high watermark
+                end = max(ends[tp], self.consumer.highwater(tp) or 0)
+                lags[(tp.topic, tp.partition)] = max(0, end - committed)
         except KafkaError as exc:
             log.warning("lag update failed", extra={"error": str(exc)})
             return

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Sequence
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -42,8 +42,13 @@ def load_frames(directory: str | os.PathLike, policy: SamplingPolicy,
 
 
 def cache_path(directory: Path, policy: SamplingPolicy) -> Path:
+    """Keyed by the policy, the manifest and each clip's size and mtime: a dataset re-rendered in
+    place (same labels, new pixels) must not be served stale frames."""
     digest = hashlib.sha256((directory / MANIFEST_NAME).read_bytes())
     digest.update(policy.model_dump_json().encode())
+    for row in load_dataset(directory):
+        stat = (directory / row["file"]).stat()
+        digest.update(f"{stat.st_size}:{stat.st_mtime_ns};".encode())
     return directory / CACHE_DIR / f"frames-{digest.hexdigest()[:20]}.npy"
 
 

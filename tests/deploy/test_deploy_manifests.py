@@ -209,7 +209,7 @@ def test_configmap_and_env_are_valid_worker_settings(
     assert parsed.security_protocol == "SASL_SSL" and str(parsed.ssl_cafile).endswith("ca.crt")
 
 
-def test_kustomize_sources_parse() -> None:
+def test_base_lists_every_manifest_file() -> None:
     # Guard: the base kustomization lists every manifest file in its folder
     base = K8S / "base"
     listed = set(yaml.safe_load((base / "kustomization.yaml").read_text())["resources"])

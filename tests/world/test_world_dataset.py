@@ -7,12 +7,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from stream_tagger.sampling import SamplingPolicy
-from trainer import cli
+from trainer import cli, data
 from trainer.data import load_dataset, load_frames
-from trainer.world.spec import WorldOptions, sample_clip
 from trainer.world.labels import CATEGORIES, EARLY_ACTIONS, QUALITY_GRADES, TAG_CATEGORY, TIMELINESS_CLASSES
+from trainer.world.spec import WorldOptions, sample_clip
 from trainer.world.titles import CUE_WORDS
 
 FIELDS = {"clip_id", "file", "category", "tags", "true_tags", "quality", "timeliness", "ttl_hours", "early_action",
@@ -44,20 +45,31 @@ def test_cli_writes_clips_and_a_manifest_line_per_clip(tmp_path: Path) -> None:
     assert len(list((tmp_path / "clips").glob("*.mp4"))) == 3
 
 
-def test_load_frames_decodes_then_serves_from_the_cache(tiny_dataset: Path, tmp_path: Path) -> None:
-    # Given a copy of the dataset (the test deletes its clips)
+def test_load_frames_decodes_once_then_serves_rows_from_the_cache(
+        tiny_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a private copy of the dataset, loaded once
     copy = tmp_path / "copy"
     shutil.copytree(tiny_dataset, copy)
     rows = load_dataset(copy)
-    # When the frames are loaded once, and again after the clips are gone
     first = load_frames(copy, POLICY)
-    shutil.rmtree(copy / "clips")
+    # When decoding is made impossible and rows are asked for again
+    monkeypatch.setattr(data, "decode_clips", lambda *a, **k: pytest.fail("decoded again instead of the cache"))
     again = load_frames(copy, POLICY, rows=[rows[5], rows[2]])
-    # Then the second load came from the cache, row by row
+    # Then they come from the cache, row by row
     assert first.shape == (8, 8, 64, 64, 3) and first.dtype == np.uint8
     assert np.array_equal(again, first[[5, 2]])
     assert np.array_equal(load_frames(copy, POLICY, rows=[1]), first[[1]])
     assert len(list((copy / ".cache").glob("frames-*.npy"))) == 1
+
+
+def test_a_clip_rendered_again_in_place_invalidates_the_cache(tiny_dataset: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_dataset, copy)
+    before = load_frames(copy, POLICY)
+    rows = load_dataset(copy)
+    shutil.copyfile(copy / rows[1]["file"], copy / rows[0]["file"])  # new pixels, same manifest
+    after = load_frames(copy, POLICY)
+    assert np.array_equal(after[0], before[1]) and not np.array_equal(after[0], before[0])
 
 
 def test_titles_name_the_class_only_when_they_carry_the_evidence() -> None:
@@ -65,6 +77,6 @@ def test_titles_name_the_class_only_when_they_carry_the_evidence() -> None:
     for spec in specs:
         named = {cls for cls, words in CUE_WORDS.items() for ws in words.values() for w in ws if w in spec.title}
         assert named == ({spec.timeliness} if spec.title_evidence else set()), spec.title
-    share = lambda t, v: sum((s.title_evidence, s.visual_evidence) == (t, v) for s in specs) / len(specs)  # noqa: E731
+    share = lambda t, v: sum((s.title_evidence, s.visual_evidence) == (t, v) for s in specs) / len(specs)
     assert 0.4 < share(True, True) < 0.6 and 0.17 < share(True, False) < 0.33 and 0.17 < share(False, True) < 0.33
     assert share(False, False) == 0

@@ -45,7 +45,7 @@ def test_good_clip_flickers_with_noise_its_clean_twin_lacks(tmp_path: Path) -> N
     clean = _served_frames(_spec(quality="excellent"), tmp_path)
     good = _served_frames(_spec(quality="good"), tmp_path)
     # Residual after removing the clip's mean picture: noise makes every frame differ from it.
-    residual = lambda frames: float(np.abs(frames - np.median(frames, axis=0)).mean())  # noqa: E731
+    residual = lambda frames: float(np.abs(frames - np.median(frames, axis=0)).mean())
     assert residual(good) > residual(clean) + 1.0
 
 
@@ -72,7 +72,7 @@ def test_visual_evidence_puts_the_badge_in_the_picture(timeliness: str) -> None:
     frame = next(f for f in range(OPTIONS.frames) if badge.visible(f))
     with_badge = render_clip(spec)[frame].astype(np.int16)
     without = render_clip(spec.replace(visual_evidence=False))[frame].astype(np.int16)
-    x0, y0, x1, y1 = (int(round(v)) for v in badge.box)
+    x0, y0, x1, y1 = (round(v) for v in badge.box)
     inside = np.abs(with_badge - without)[y0:y1, x0:x1].mean()
     outside = np.abs(with_badge - without)
     outside[y0 - 2:y1 + 2, x0 - 2:x1 + 2] = 0
@@ -83,8 +83,8 @@ def test_hours_badge_is_live_red_and_blinks() -> None:
     spec = _spec(timeliness="hours", visual_evidence=True, quality="excellent")
     badge = layout(spec).badge
     frames = render_clip(spec).astype(np.int16)
-    x0, y0, x1, y1 = (int(round(v)) for v in badge.box)
-    red = lambda f: float(((f[..., 0] > 180) & (f[..., 1] < 80) & (f[..., 2] < 80))[y0:y1, x0:x1].mean())  # noqa: E731
+    x0, y0, x1, y1 = (round(v) for v in badge.box)
+    red = lambda f: float(((f[..., 0] > 180) & (f[..., 1] < 80) & (f[..., 2] < 80))[y0:y1, x0:x1].mean())
     shown = [red(frames[f]) for f in range(len(frames)) if badge.visible(f)]
     hidden = [red(frames[f]) for f in range(len(frames)) if not badge.visible(f)]
     assert min(shown) > 0.4 and hidden and max(hidden) < min(shown) / 2
@@ -145,7 +145,7 @@ def test_braking_is_the_only_early_difference_between_stop_and_keep_straight() -
     base = sample_clip(5, 3, options)
     stop, straight = (layout(base.replace(early_action=a)).agent for a in ("stop", "keep_straight"))
     early = slice(0, int(0.1 * options.frames))
-    step = lambda p: np.hypot(np.diff(p.x[early]), np.diff(p.y[early]))  # noqa: E731
+    step = lambda p: np.hypot(np.diff(p.x[early]), np.diff(p.y[early]))
     assert np.allclose(step(straight), step(straight)[0])  # constant speed
     assert step(stop)[-1] < 0.7 * step(stop)[0]  # slowing down already in the first 10 %
     assert (stop.x[0], stop.y[0]) == pytest.approx((straight.x[0], straight.y[0]))

@@ -38,7 +38,8 @@ def distances(features: torch.Tensor, refs: torch.Tensor, metric: str) -> torch.
     """[B, T, R] squared euclidean, or 1 - cosine similarity."""
     if metric == "cosine":
         return 1.0 - F.normalize(features, dim=-1) @ F.normalize(refs, dim=-1).T
-    return (features.pow(2).sum(-1, keepdim=True) - 2.0 * features @ refs.T + refs.pow(2).sum(-1)).clamp(min=0.0)
+    # explicit differences, not the |a|²-2ab+|b|² expansion: exact enough that ties break like numpy's
+    return (features.unsqueeze(-2) - refs).pow(2).sum(-1)
 
 
 def memory_logits(features: torch.Tensor, refs: torch.Tensor, ref_labels: torch.Tensor, classes: int,

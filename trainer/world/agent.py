@@ -1,4 +1,4 @@
-"""The early-action agent: a small car whose manoeuvre happens after ~40 % of the clip.
+"""The early-action agent: a car (34x20 px at 160 px) whose manoeuvre starts at 40-50 % of the clip.
 
 Only temporal cues foreshadow it in the first 10 % (the early_action window), none of which a single
 frame shows:
@@ -14,8 +14,9 @@ u_turn        left indicator blinking + braking            slow 180-degree turn,
 stop          braking                                      comes to a halt and stays
 ============  ===========================================  =====================================
 
-Any car may have a steadily lit indicator lamp (a fault), so a lit lamp in one frame says nothing;
-the start position, heading and speed are random, so position and speed alone say nothing either.
+Each lamp that does not blink is steadily lit with probability 0.5 (a fault), the blinking duty
+cycle, so a lit lamp in one frame says nothing; start position, heading (4 directions) and speed are
+random, so position and speed alone say nothing either.
 """
 
 from __future__ import annotations

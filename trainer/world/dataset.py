@@ -11,9 +11,9 @@ import argparse
 import json
 import multiprocessing
 import os
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
-from typing import Iterator
 
 from tqdm import tqdm
 
@@ -29,6 +29,8 @@ def generate_dataset(out: str | os.PathLike, clips: int, seed: int, workers: int
                      **options: object) -> list[dict]:
     """Render ``clips`` clips into ``out``; ``options`` are :class:`WorldOptions` fields. Returns the rows."""
     world = WorldOptions(**options)  # type: ignore[arg-type]
+    if seed < 0 or clips < 0:
+        raise ValueError("seed and clips must be non-negative")
     if world.codec not in CODECS:
         raise ValueError(f"unknown codec {world.codec!r}; expected one of {sorted(CODECS)}")
     out = Path(out)

@@ -21,10 +21,10 @@ def degrade(clip: np.ndarray, quality: str, scale: float, rng: np.random.Generat
     if quality == "good":
         _add_noise(clip, rng.uniform(12, 18), rng)
     elif quality == "fair":
-        factor = max(2, int(round(rng.uniform(3.0, 4.0) * scale)))
+        factor = max(2, round(rng.uniform(3.0, 4.0) * scale))
         clip[:] = _smooth(_downscale(clip, factor), factor, clip.shape[1], clip.shape[2])
     elif quality == "poor":
-        factor = max(2, int(round(POOR_BLOCK_PX * scale)))
+        factor = max(2, round(POOR_BLOCK_PX * scale))
         clip[:] = _blocky(_downscale(clip, factor), factor, clip.shape[1], clip.shape[2])
         _add_noise(clip, rng.uniform(16, 22), rng)
     return clip

@@ -6,7 +6,7 @@ it covers. Edges are soft over one pixel: sub-pixel motion (the early-action cue
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 

@@ -26,7 +26,7 @@ class Layout:
 
 def layout(spec: ClipSpec) -> Layout:
     o = spec.options
-    rng = lambda stream: clip_rng(spec.seed, spec.index, stream)  # noqa: E731
+    rng = lambda stream: clip_rng(spec.seed, spec.index, stream)
     scene = build_scene(spec.category, spec.true_tags, o.width, o.height, o.scale, rng(SCENE_STREAM))
     agent = plan_path(spec.early_action, o.frames, o.fps, o.width, o.height, o.scale, rng(AGENT_STREAM))
     badge = place_badge(spec.timeliness, o.width, o.height, o.scale, rng(BADGE_STREAM))

@@ -9,8 +9,8 @@ A fine static texture gives clean clips real high-frequency detail for blur to r
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

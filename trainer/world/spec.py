@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainer.world.labels import (
-    CATEGORIES, EARLY_ACTIONS, QUALITY_GRADES, TAG_CATEGORY, TAGS, TIMELINESS_CLASSES, TIMELINESS_TTL_HOURS,
+    CATEGORIES,
+    EARLY_ACTIONS,
+    QUALITY_GRADES,
+    TAG_CATEGORY,
+    TAGS,
+    TIMELINESS_CLASSES,
+    TIMELINESS_TTL_HOURS,
 )
 from trainer.world.titles import make_title
 
@@ -38,7 +44,7 @@ class WorldOptions:
 
     @property
     def frames(self) -> int:
-        return int(round(self.seconds * self.fps))
+        return round(self.seconds * self.fps)
 
     @property
     def scale(self) -> float:
@@ -65,7 +71,7 @@ class ClipSpec:
     def clip_id(self) -> str:
         return f"s{self.seed}-{self.index:06d}"
 
-    def replace(self, **changes: object) -> "ClipSpec":
+    def replace(self, **changes: object) -> ClipSpec:
         return dataclasses.replace(self, **changes)
 
 

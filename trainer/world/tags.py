@@ -6,8 +6,8 @@ t)`` paints time ``t`` (seconds). Static sprites are painted once into the backg
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,7 +22,7 @@ class Sprite:
     draw: Draw
     static: bool
 
-    def intermittent(self, rng: np.random.Generator) -> "Sprite":
+    def intermittent(self, rng: np.random.Generator) -> Sprite:
         """The same sprite, on screen for ``on`` seconds of every ``period``."""
         start, on = rng.uniform(0.0, 0.5), rng.uniform(0.35, 0.7)
         period = on + rng.uniform(0.3, 0.6)
@@ -240,7 +240,7 @@ def river(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
     color = (60, 120, 220)
 
     def paint(canvas: np.ndarray, t: float) -> None:
-        center = lambda x: y0 + amplitude * np.sin(k * x + speed * t)  # noqa: E731
+        center = lambda x: y0 + amplitude * np.sin(k * x + speed * t)
         draw.paint(canvas, (0, y0 - amplitude - half, w, y0 + amplitude + half),
                    lambda x, y: abs(y - center(x)) - half, color)
         draw.paint(canvas, (0, y0 - amplitude - 2 * s, w, y0 + amplitude + 2 * s),

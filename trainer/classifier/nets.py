@@ -1,0 +1,133 @@
+"""The classifier's networks: label teacher, student, quality teachers and their gate.
+
+All take float frames ``[B, T, 3, H, W]`` already normalised by :class:`Preprocess`, which is the
+only place pixels are scaled (it is exported inside the ONNX graph, so the worker cannot skew it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MEAN, STD = 0.45, 0.25  # one value per channel: the synthetic world has no colour bias worth modelling
+
+
+class Preprocess(nn.Module):
+    """uint8 ``[B, T, H, W, 3]`` RGB → float ``[B, T, 3, H, W]``, scaled to [0, 1] then standardised."""
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        scaled = frames.to(torch.float32) / 255.0
+        return ((scaled - MEAN) / STD).permute(0, 1, 4, 2, 3)
+
+
+def conv_stack(widths: list[int]) -> nn.Sequential:
+    """Stride-2 3×3 conv + BN + ReLU per width, then global average pooling → ``[N, widths[-1]]``."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        channels = width
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def per_frame(encoder: nn.Module, frames: torch.Tensor) -> torch.Tensor:
+    """Run a 2-D encoder on every frame: ``[B, T, 3, H, W]`` → ``[B, T, D]``."""
+    batch, steps = frames.shape[:2]
+    return encoder(frames.flatten(0, 1)).reshape(batch, steps, -1)
+
+
+class LabelTeacher(nn.Module):
+    """The large tag network: wide per-frame CNN + temporal convolution, max-pooled over time."""
+
+    def __init__(self, tags: int, widths: tuple[int, ...] = (32, 64, 128, 192), temporal: int = 192):
+        super().__init__()
+        self.encoder = conv_stack(list(widths))
+        self.temporal = nn.Sequential(nn.Conv1d(widths[-1], temporal, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(temporal, tags)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        features = self.temporal(per_frame(self.encoder, frames).transpose(1, 2))
+        return self.head(features.amax(dim=2))  # tag logits [B, tags]
+
+
+class Student(nn.Module):
+    """Small shared backbone with a per-frame tag head, a category head and a quality head.
+
+    Pooled tag logits are the max over frames of the per-frame logits, so a tag seen in one frame counts.
+    """
+
+    def __init__(self, tags: int, categories: int, grades: int, feature_size: int,
+                 widths: tuple[int, ...] = (16, 32, 64, 96)):
+        super().__init__()
+        width = widths[-1]
+        self.backbone = conv_stack(list(widths))
+        self.tag_head = nn.Linear(width, tags)
+        self.category_head = nn.Linear(2 * width, categories)
+        self.quality_head = nn.Linear(2 * width, grades)
+        self.quality_projection = nn.Linear(2 * width, feature_size)  # into the quality teachers' space
+
+    def forward(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        frame_features = per_frame(self.backbone, frames)
+        video = torch.cat([frame_features.mean(dim=1), frame_features.amax(dim=1)], dim=1)
+        frame_tag_logits = self.tag_head(frame_features)
+        return {"frame_tag_logits": frame_tag_logits, "tag_logits": frame_tag_logits.amax(dim=1),
+                "category_logits": self.category_head(video), "quality_logits": self.quality_head(video),
+                "quality_feature": self.quality_projection(video)}
+
+
+class FrameQualityTeacher(nn.Module):
+    """Quality teacher #1: a per-frame 2-D CNN averaged over time (sees blur, noise, blockiness)."""
+
+    def __init__(self, grades: int, feature_size: int, widths: tuple[int, ...] = (24, 48, 96)):
+        super().__init__()
+        self.encoder = conv_stack(list(widths))
+        self.projection = nn.Linear(widths[-1], feature_size)
+        self.head = nn.Linear(feature_size, grades)
+
+    def feature(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.projection(per_frame(self.encoder, frames).mean(dim=1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.feature(frames)))
+
+
+class SpatioTemporalQualityTeacher(nn.Module):
+    """Quality teacher #2: a 3-D CNN over (T, H, W) (sees flicker and frame-to-frame artefacts)."""
+
+    def __init__(self, grades: int, feature_size: int, widths: tuple[int, ...] = (16, 32, 64)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for width in widths:
+            layers += [nn.Conv3d(channels, width, 3, stride=(1, 2, 2), padding=1, bias=False),
+                       nn.BatchNorm3d(width), nn.ReLU()]
+            channels = width
+        self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool3d(1), nn.Flatten())
+        self.projection = nn.Linear(widths[-1], feature_size)
+        self.head = nn.Linear(feature_size, grades)
+
+    def feature(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.encoder(frames.transpose(1, 2)))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.feature(frames)))
+
+
+class GatedQualityTeachers(nn.Module):
+    """Fuse K quality teachers' projected features with per-sample softmax importance weights."""
+
+    def __init__(self, teachers: list[nn.Module], grades: int, feature_size: int):
+        super().__init__()
+        self.teachers = nn.ModuleList(teachers)
+        self.gate = nn.Sequential(nn.Linear(feature_size * len(teachers), 32), nn.ReLU(), nn.Linear(32, len(teachers)))
+        self.head = nn.Linear(feature_size, grades)
+
+    def forward(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = torch.stack([teacher.feature(frames) for teacher in self.teachers], dim=1)  # [B, K, D]
+        weights = torch.softmax(self.gate(features.flatten(1)), dim=1)  # [B, K], rows sum to 1
+        fused = (weights.unsqueeze(2) * features).sum(dim=1)
+        return {"weights": weights, "feature": fused, "logits": self.head(torch.relu(fused))}
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,0 +1,130 @@
+"""The training stages: label teacher, quality teachers (+ selection and gate), alternating student."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from trainer.classifier.clips import ClipSet
+from trainer.classifier.losses import quality_distillation_loss, tag_distillation_loss
+from trainer.classifier.nets import GatedQualityTeachers, LabelTeacher, Preprocess, Student
+from trainer.classifier.schedule import phase_of_epoch, trainable_for
+from trainer.common import Convergence
+
+PREPROCESS = Preprocess()
+BatchLoss = Callable[[torch.Tensor, ClipSet], torch.Tensor]
+
+
+@dataclass
+class Budget:
+    """CPU-sized defaults: each stage stops at convergence or at its epoch cap."""
+
+    batch_size: int = 32
+    lr: float = 2e-3
+    teacher_epochs: int = 12
+    quality_epochs: int = 8
+    gate_epochs: int = 3
+    student_epochs: int = 16
+    patience: int = 2
+    top_k: int = 2
+
+
+def run_epoch(model: nn.Module, parameters: list[nn.Parameter], optimizer: torch.optim.Optimizer, clips: ClipSet,
+              batch_loss: BatchLoss, budget: Budget, generator: torch.Generator, desc: str) -> float:
+    """One pass over ``clips``; returns the mean loss. Only ``parameters`` receive gradients."""
+    model.train()
+    losses = []
+    for index in tqdm(list(clips.batches(budget.batch_size, generator)), desc=desc, leave=False, unit="batch"):
+        loss = batch_loss(PREPROCESS(clips.frames[index]), clips.subset(index.numpy()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 5.0)
+        optimizer.step()
+        losses.append(float(loss))
+    return float(np.mean(losses))
+
+
+def fit(model: nn.Module, clips: ClipSet, batch_loss: BatchLoss, budget: Budget, epochs: int, seed: int,
+        desc: str) -> list[float]:
+    """Train every parameter of ``model`` until the loss converges (threshold / plateau / epoch cap)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(parameters, lr=budget.lr)
+    generator = torch.Generator().manual_seed(seed)
+    rule = Convergence(patience=budget.patience, max_rounds=epochs)
+    for epoch in tqdm(range(epochs), desc=desc, unit="epoch"):
+        if rule.update(run_epoch(model, parameters, optimizer, clips, batch_loss, budget, generator, f"{desc} {epoch}")):
+            break
+    return rule.history
+
+
+def train_label_teacher(clips: ClipSet, budget: Budget, seed: int) -> tuple[LabelTeacher, list[float]]:
+    """Per-tag BCE against the (noisy) training tags."""
+    teacher = LabelTeacher(tags=clips.tags.shape[1])
+    history = fit(teacher, clips, lambda x, b: F.binary_cross_entropy_with_logits(teacher(x), b.tags),
+                  budget, budget.teacher_epochs, seed, "label teacher")
+    return teacher, history
+
+
+@torch.no_grad()
+def predict(model: nn.Module, clips: ClipSet, head: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+            batch_size: int = 64) -> torch.Tensor:
+    model.eval()
+    return torch.cat([head(model, PREPROCESS(clips.frames[i])) for i in clips.batches(batch_size)])
+
+
+def train_quality_teacher(teacher: nn.Module, clips: ClipSet, budget: Budget, seed: int, name: str) -> list[float]:
+    return fit(teacher, clips, lambda x, b: F.cross_entropy(teacher(x), b.quality), budget,
+               budget.quality_epochs, seed, f"quality {name}")
+
+
+def train_gate(gated: GatedQualityTeachers, clips: ClipSet, budget: Budget, seed: int) -> list[float]:
+    """Learn the gate and fused head on frozen teachers."""
+    gated.teachers.requires_grad_(False)
+    history = fit(gated, clips, lambda x, b: F.cross_entropy(gated(x)["logits"], b.quality), budget,
+                  budget.gate_epochs, seed, "quality gate")
+    return history
+
+
+def student_batch_loss(student: Student, phase: str, gated: GatedQualityTeachers | None,
+                       use_teacher_tags: bool) -> BatchLoss:
+    """The loss of one batch in a tag epoch or in a category epoch."""
+    def tag_loss(x: torch.Tensor, batch: ClipSet) -> torch.Tensor:
+        target = batch.teacher_tags if use_teacher_tags else batch.tags
+        return tag_distillation_loss(student(x)["tag_logits"], target)
+
+    def category_loss(x: torch.Tensor, batch: ClipSet) -> torch.Tensor:
+        out = student(x)
+        loss = F.cross_entropy(out["category_logits"], batch.category)
+        if gated is None:
+            return loss + F.cross_entropy(out["quality_logits"], batch.quality)
+        with torch.no_grad():
+            teacher = gated(x)
+        quality, _ = quality_distillation_loss(teacher["logits"], out["quality_logits"], teacher["feature"],
+                                               out["quality_feature"], batch.quality)
+        return loss + quality
+
+    return tag_loss if phase == "tag" else category_loss
+
+
+def train_student(student: Student, clips: ClipSet, budget: Budget, seed: int, gated: GatedQualityTeachers | None,
+                  alternate: bool = True, use_teacher_tags: bool = True) -> dict[str, list[float]]:
+    """Alternate whole tag and category epochs until the category loss converges."""
+    optimizer = torch.optim.Adam(student.parameters(), lr=budget.lr)
+    generator = torch.Generator().manual_seed(seed)
+    rule = Convergence(patience=budget.patience, max_rounds=budget.student_epochs // (2 if alternate else 1))
+    history: dict[str, list[float]] = {"tag": [], "category": []}
+    for epoch in tqdm(range(budget.student_epochs), desc="student", unit="epoch"):
+        phase = phase_of_epoch(epoch, alternate)
+        parameters = trainable_for(student, phase)
+        loss = run_epoch(student, parameters, optimizer, clips, student_batch_loss(student, phase, gated, use_teacher_tags),
+                         budget, generator, f"student {phase} {epoch}")
+        history[phase].append(loss)
+        if phase == "category" and rule.update(loss):
+            break
+    return history

@@ -1,0 +1,75 @@
+"""``stream-tagger-train evaluate early_action``: accuracy of an engine (ONNX Runtime + its memory bank),
+and accuracy as a function of the early window P (frames decoded with a policy whose ``fraction`` is P)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stream_tagger.engine_manifest import EngineManifest
+from stream_tagger.memory_bank import MemoryBank
+from stream_tagger.runtime import make_runtime
+from trainer.data import load_dataset, load_frames
+from trainer.timeliness.scoring import plot_confusion, summary
+
+FRACTIONS = (0.02, 0.05, 0.10, 0.20)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder (clean labels)")
+    parser.add_argument("--engine", type=Path, required=True, help="engine version dir, e.g. engines/early_action/1")
+    parser.add_argument("--json", type=Path, required=True, help="where to write the metrics")
+    parser.add_argument("--results", type=Path, default=Path("docs/results/early_action"), help="folder for PNGs")
+    parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
+
+
+def predict(runtime, bank: MemoryBank, frames: np.ndarray) -> np.ndarray:
+    memory = bank.feeds()
+    shares = [runtime.infer({"frames": np.array(frames[s:s + 64]), **memory})["action_probs"]
+              for s in range(0, len(frames), 64)]
+    return np.concatenate(shares).argmax(1)
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest = EngineManifest.load(args.engine)
+    labels = manifest.labels["early_action"]
+    rows = load_dataset(args.data)
+    truth = np.asarray([labels.index(row["early_action"]) for row in rows])
+    runtime, bank = make_runtime("onnxruntime", args.engine, manifest), MemoryBank.load(args.engine)
+    report = summary(truth, predict(runtime, bank, load_frames(args.data, manifest.sampling)), labels)
+    by_fraction = {}
+    for fraction in args.fractions:
+        policy = manifest.sampling.model_copy(update={"fraction": fraction})
+        by_fraction[f"{fraction:g}"] = float((predict(runtime, bank, load_frames(args.data, policy)) == truth).mean())
+    runtime.close()
+    report.update(engine=manifest.ref, data=str(args.data), trained_fraction=manifest.sampling.fraction,
+                  accuracy_by_fraction=by_fraction)
+    plot_confusion(np.asarray(report["confusion"]), labels, f"early action {manifest.ref}", args.results / "confusion.png")
+    plot_fractions(by_fraction, args.results / "accuracy_by_fraction.png")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print("| P (% of clip) | accuracy |\n|---|---|")
+    for fraction, accuracy in by_fraction.items():
+        print(f"| {float(fraction) * 100:g} | {accuracy:.3f} |")
+    print(json.dumps({"accuracy": report["accuracy"], "per_class_recall": report["per_class_recall"]}))
+    return 0
+
+
+def plot_fractions(by_fraction: dict[str, float], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure, axes = plt.subplots(figsize=(4.5, 3.2))
+    axes.plot([float(f) * 100 for f in by_fraction], list(by_fraction.values()), marker="o")
+    axes.set_xlabel("early window P (% of the clip)")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 1)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,60 @@
+"""``stream-tagger-train evaluate timeliness``: score an exported engine with ONNX Runtime on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stream_tagger.engine_manifest import EngineManifest
+from stream_tagger.runtime import make_runtime
+from stream_tagger.text import HashedTokenizer
+from trainer.data import load_dataset, load_frames
+from trainer.timeliness.scoring import plot_confusion, summary
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder (clean labels)")
+    parser.add_argument("--engine", type=Path, required=True, help="engine version dir, e.g. engines/timeliness/1")
+    parser.add_argument("--json", type=Path, required=True, help="where to write the metrics")
+    parser.add_argument("--results", type=Path, default=Path("docs/results/timeliness"), help="folder for the PNG")
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest = EngineManifest.load(args.engine)
+    labels = manifest.labels["timeliness"]
+    rows = load_dataset(args.data)
+    frames = load_frames(args.data, manifest.sampling)
+    ids = HashedTokenizer.from_config(manifest.serving["tokenizer"]).encode_batch([row["title"] for row in rows])
+    runtime = make_runtime("onnxruntime", args.engine, manifest)
+    outputs = {"timeliness_probs": [], "visual_probs": [], "text_probs": []}
+    for start in range(0, len(rows), 64):
+        result = runtime.infer({"frames": np.array(frames[start:start + 64]), "title_ids": ids[start:start + 64]})
+        for name in outputs:
+            outputs[name].append(result[name])
+    runtime.close()
+    truth = np.asarray([labels.index(row["timeliness"]) for row in rows])
+    predicted = {name: np.concatenate(values).argmax(1) for name, values in outputs.items()}
+    report = summary(truth, predicted["timeliness_probs"], labels)
+    report.update(engine=manifest.ref, data=str(args.data),
+                  visual_accuracy=float((predicted["visual_probs"] == truth).mean()),
+                  text_accuracy=float((predicted["text_probs"] == truth).mean()))
+    report["by_evidence"] = evidence_breakdown(rows, truth, predicted["timeliness_probs"])
+    plot_confusion(np.asarray(report["confusion"]), labels, f"timeliness {manifest.ref}", args.results / "confusion.png")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("accuracy", "visual_accuracy", "text_accuracy", "per_class_recall")}))
+    return 0
+
+
+def evidence_breakdown(rows: list[dict], truth: np.ndarray, predicted: np.ndarray) -> dict[str, dict]:
+    """Accuracy per (title evidence, visual evidence) combination: tells which cue is too weak."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        evidence = row.get("evidence", {})
+        key = f"title={evidence.get('title')},visual={evidence.get('visual')}"
+        groups.setdefault(key, []).append(i)
+    return {key: {"clips": len(index), "accuracy": float((truth[index] == predicted[index]).mean())}
+            for key, index in sorted(groups.items())}
