@@ -32,8 +32,12 @@ def build_tagger(settings: Settings, metrics: Metrics) -> Tagger:
     return Tagger(repository, decoder, UriPolicy.from_settings(settings), retry, settings.worker_id)
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None, install_signals: bool = True,
-               metrics: Metrics | None = None) -> int:
+def run_worker(
+    settings: Settings,
+    stop: threading.Event | None = None,
+    install_signals: bool = True,
+    metrics: Metrics | None = None,
+) -> int:
     """Serve until SIGTERM/SIGINT (or ``stop`` is set); drain, commit, exit 0."""
     metrics = metrics or Metrics()
     tagger = build_tagger(settings, metrics)

@@ -25,7 +25,9 @@ class Batcher(Generic[T]):
         while len(batch) < self.max_size:
             remaining = deadline - time.monotonic()
             try:
-                batch.append(self.source.get(timeout=remaining) if remaining > 0 else self.source.get_nowait())
+                batch.append(
+                    self.source.get(timeout=remaining) if remaining > 0 else self.source.get_nowait()
+                )
             except queue.Empty:
                 break
         return batch

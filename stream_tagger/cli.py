@@ -45,9 +45,15 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
         uri = target if "://" in target else Path(target).resolve().as_uri()
         video_id = args.video_id or Path(target).stem or uuid.uuid4().hex
         event = {"video_id": video_id, "uri": uri, "title": args.title, "trace_id": uuid.uuid4().hex}
-        metadata = producer.send(settings.input_topic, key=video_id.encode(), value=json.dumps(event).encode())
+        metadata = producer.send(
+            settings.input_topic, key=video_id.encode(), value=json.dumps(event).encode()
+        )
         result = metadata.get(timeout=30)
-        print(json.dumps({"video_id": video_id, "uri": uri, "partition": result.partition, "offset": result.offset}))
+        print(
+            json.dumps(
+                {"video_id": video_id, "uri": uri, "partition": result.partition, "offset": result.offset}
+            )
+        )
     producer.close()
     return 0
 
@@ -70,8 +76,9 @@ def cmd_engines_list(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stream-tagger", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the Kafka worker (settings: STREAM_TAGGER_* env / .env)").set_defaults(
-        handler=cmd_run)
+    commands.add_parser(
+        "run", help="run the Kafka worker (settings: STREAM_TAGGER_* env / .env)"
+    ).set_defaults(handler=cmd_run)
     tag = commands.add_parser("tag", help="tag local video files without Kafka (one JSON line each)")
     tag.add_argument("files", nargs="+")
     tag.add_argument("--title", default="", help="title given to every file (feeds the timeliness engine)")
@@ -86,14 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     produce.set_defaults(handler=cmd_produce)
     engines = commands.add_parser("engines", help="inspect the engine repository")
     engines_commands = engines.add_subparsers(dest="engines_command", required=True)
-    engines_commands.add_parser("list", help="every engine version (* = served)").set_defaults(handler=cmd_engines_list)
+    engines_commands.add_parser("list", help="every engine version (* = served)").set_defaults(
+        handler=cmd_engines_list
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    configure_logging("WARNING" if args.command in ("demo", "tag") else settings.log_level)
+    configure_logging("ERROR" if args.command in ("demo", "tag") else settings.log_level)
     try:
         return args.handler(args, settings)
     except ConfigError as exc:

@@ -1,4 +1,4 @@
-"""``stream-tagger demo``: local broker → synthetic clips → events → worker → tag records → metrics summary."""
+"""``stream-tagger demo``: local broker → synthetic clips → events → worker → tag records → metrics."""
 
 from __future__ import annotations
 
@@ -36,10 +36,16 @@ def run_demo(base: Settings, clips: int) -> int:
     started = time.monotonic()
     with LocalBroker() as broker, tempfile.TemporaryDirectory(prefix="stream-tagger-demo-") as tmp:
         settings = _demo_settings(base, broker, Path(tmp))
-        for topic, partitions in ((settings.input_topic, 4), (settings.output_topic, 1), (settings.dlq_topic, 1)):
+        for topic, partitions in (
+            (settings.input_topic, 4),
+            (settings.output_topic, 1),
+            (settings.dlq_topic, 1),
+        ):
             broker.create_topic(topic, partitions)
         rows = make_clips(Path(tmp) / "clips", clips)
-        print(f"# {len(rows)} clips generated in {time.monotonic() - started:.1f}s; broker {broker.bootstrap}")
+        print(
+            f"# {len(rows)} clips generated in {time.monotonic() - started:.1f}s; broker {broker.bootstrap}"
+        )
         _publish(settings, rows)
         metrics, stop = Metrics(), threading.Event()
         worker = threading.Thread(target=run_worker, args=(settings, stop, False, metrics), daemon=True)
@@ -53,25 +59,43 @@ def run_demo(base: Settings, clips: int) -> int:
 
 def _demo_settings(base: Settings, broker: LocalBroker, media: Path) -> Settings:
     suffix = uuid.uuid4().hex[:6]
-    return base.model_copy(update={
-        "brokers": broker.bootstrap, "input_topic": f"videos.new.{suffix}", "output_topic": f"videos.tags.{suffix}",
-        "dlq_topic": f"videos.tags.dlq.{suffix}", "group_id": f"demo-{suffix}", "uri_roots": [media.resolve()],
-        "metrics_port": 0, **kafka_timeouts()})
+    return base.model_copy(
+        update={
+            "brokers": broker.bootstrap,
+            "input_topic": f"videos.new.{suffix}",
+            "output_topic": f"videos.tags.{suffix}",
+            "dlq_topic": f"videos.tags.dlq.{suffix}",
+            "group_id": f"demo-{suffix}",
+            "uri_roots": [media.resolve()],
+            "metrics_port": 0,
+            **kafka_timeouts(),
+        }
+    )
 
 
 def _publish(settings: Settings, rows: list[dict[str, Any]]) -> None:
     producer = KafkaProducer(**settings.producer_kwargs())
     for row in rows:
-        event = {"video_id": row["clip_id"], "uri": Path(row["path"]).resolve().as_uri(), "title": row["title"],
-                 "trace_id": uuid.uuid4().hex}
+        event = {
+            "video_id": row["clip_id"],
+            "uri": Path(row["path"]).resolve().as_uri(),
+            "title": row["title"],
+            "trace_id": uuid.uuid4().hex,
+        }
         producer.send(settings.input_topic, key=row["clip_id"].encode(), value=json.dumps(event).encode())
     producer.flush(timeout=10)
     producer.close()
 
 
 def _collect(settings: Settings, count: int) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(settings.output_topic, settings.dlq_topic, auto_offset_reset="earliest",
-                             enable_auto_commit=False, fetch_max_wait_ms=10, **settings.as_kafka_kwargs())
+    consumer = KafkaConsumer(
+        settings.output_topic,
+        settings.dlq_topic,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+        **settings.as_kafka_kwargs(),
+    )
     records: list[dict[str, Any]] = []
     deadline = time.monotonic() + RESULTS_TIMEOUT_S
     try:
@@ -87,8 +111,11 @@ def _report(rows: list[dict], records: list[dict], metrics: Metrics, seconds: fl
     truth = {row["clip_id"]: row for row in rows}
     for record in sorted(records, key=lambda r: str(r.get("video_id"))):
         print(json.dumps(record, ensure_ascii=False))
-    hits = [r["category"]["label"] == truth[r["video_id"]].get("category") for r in records
-            if "category" in r and truth.get(r.get("video_id"), {}).get("category")]
+    hits = [
+        r["category"]["label"] == truth[r["video_id"]].get("category")
+        for r in records
+        if "category" in r and truth.get(r.get("video_id"), {}).get("category")
+    ]
     print("# metrics:", json.dumps(metrics.summary()))
     if hits:
         print(f"# category matches synthetic label: {sum(hits)}/{len(hits)}")

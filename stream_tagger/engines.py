@@ -46,8 +46,11 @@ def version_dirs(engine_root: Path) -> list[tuple[int, Path]]:
     """Complete version directories (manifest.json and model.onnx present), lowest first."""
     if not engine_root.is_dir():
         return []
-    found = [(int(p.name), p) for p in engine_root.iterdir()
-             if p.is_dir() and p.name.isdigit() and (p / MANIFEST_NAME).is_file() and (p / MODEL_NAME).is_file()]
+    found = [
+        (int(p.name), p)
+        for p in engine_root.iterdir()
+        if p.is_dir() and p.name.isdigit() and (p / MANIFEST_NAME).is_file() and (p / MODEL_NAME).is_file()
+    ]
     return sorted(found)
 
 
@@ -69,8 +72,13 @@ def load_engine(version_dir: Path, backend: str, threads: int = 0) -> LoadedEngi
 class EngineRepository:
     """The served versions of the three engines, plus the background loader of new versions."""
 
-    def __init__(self, root: Path, backend: str, threads: int = 0,
-                 on_change: Callable[[LoadedEngine, LoadedEngine | None], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        backend: str,
+        threads: int = 0,
+        on_change: Callable[[LoadedEngine, LoadedEngine | None], None] | None = None,
+    ) -> None:
         self.root = Path(root)
         self.backend = backend
         self.threads = threads
@@ -127,7 +135,9 @@ class EngineRepository:
     def start_watching(self, interval_s: float) -> None:
         if interval_s <= 0 or self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._watch, args=(interval_s,), name="engine-reload", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, args=(interval_s,), name="engine-reload", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -149,8 +159,10 @@ class EngineRepository:
     def _serve(self, engine: LoadedEngine) -> None:
         old = self._served.get(engine.name)
         self._served[engine.name] = engine
-        log.info("engine served", extra={"engine": engine.name, "ref": engine.ref,
-                                          "backend": engine.runtime.backend})
+        log.info(
+            "engine served",
+            extra={"engine": engine.name, "ref": engine.ref, "backend": engine.runtime.backend},
+        )
         self._on_change(engine, old)
         if old is not None:
             old.close()

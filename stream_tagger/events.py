@@ -78,15 +78,31 @@ class Origin(BaseModel):
     offset: int
 
 
-def dlq_record(raw: bytes | None, origin: Origin, code: str, message: str, attempts: int, worker: str,
-               max_original_bytes: int) -> dict[str, Any]:
+def dlq_record(
+    raw: bytes | None,
+    origin: Origin,
+    code: str,
+    message: str,
+    attempts: int,
+    worker: str,
+    max_original_bytes: int,
+) -> dict[str, Any]:
     """The DLQ record of DESIGN §2: original bytes (base64, possibly truncated), where, why, who."""
     original = raw or b""
     video_id, trace_id = salvage_ids(raw if len(original) <= max_original_bytes else None)
     return {
-        "schema_version": SCHEMA_VERSION, "video_id": video_id, "trace_id": trace_id,
+        "schema_version": SCHEMA_VERSION,
+        "video_id": video_id,
+        "trace_id": trace_id,
         "original": base64.b64encode(original[:max_original_bytes]).decode("ascii"),
-        "original_bytes": len(original), "original_truncated": len(original) > max_original_bytes,
-        "topic": origin.topic, "partition": origin.partition, "offset": origin.offset,
-        "code": code, "message": message[:2000], "attempts": attempts, "worker": worker, "failed_at": utc_now(),
+        "original_bytes": len(original),
+        "original_truncated": len(original) > max_original_bytes,
+        "topic": origin.topic,
+        "partition": origin.partition,
+        "offset": origin.offset,
+        "code": code,
+        "message": message[:2000],
+        "attempts": attempts,
+        "worker": worker,
+        "failed_at": utc_now(),
     }

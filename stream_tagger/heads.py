@@ -27,9 +27,11 @@ class ClassifierHead:
         from stream_tagger.aggregation import aggregate_tags
 
         tags = aggregate_tags(out["frame_tag_probs"][i], out["tag_probs"][i], self.labels["tags"], self.rule)
-        return {"category": _top(out["category_probs"][i], self.labels["category"]),
-                "tags": [{"label": label, "score": round(float(score), 4)} for label, score in tags],
-                "quality": _top(out["quality_probs"][i], self.labels["quality"])}
+        return {
+            "category": _top(out["category_probs"][i], self.labels["category"]),
+            "tags": [{"label": label, "score": round(float(score), 4)} for label, score in tags],
+            "quality": _top(out["quality_probs"][i], self.labels["quality"]),
+        }
 
 
 class TimelinessHead:
@@ -57,8 +59,14 @@ class EarlyActionHead:
         self.labels = engine.manifest.labels["early_action"]
 
     def fields(self, out: dict[str, np.ndarray], i: int) -> dict[str, Any]:
-        votes = np.bincount(out["frame_votes"][i].astype(np.int64).clip(0, len(self.labels) - 1),
-                            minlength=len(self.labels))
+        votes = np.bincount(
+            out["frame_votes"][i].astype(np.int64).clip(0, len(self.labels) - 1), minlength=len(self.labels)
+        )
         counts = {self.labels[k]: int(n) for k, n in sorted(enumerate(votes), key=lambda kv: -kv[1]) if n > 0}
-        return {"early_action": {**_top(out["action_probs"][i], self.labels),
-                                 "frames_used": int(out["frame_votes"].shape[1]), "votes": counts}}
+        return {
+            "early_action": {
+                **_top(out["action_probs"][i], self.labels),
+                "frames_used": int(out["frame_votes"].shape[1]),
+                "votes": counts,
+            }
+        }

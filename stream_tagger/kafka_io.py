@@ -83,8 +83,14 @@ class Publisher:
         self.output_topic = output_topic
         self.dlq_topic = dlq_topic
 
-    def send(self, topic: str, key: str | None, record: dict[str, Any], on_ack: Callable[[], None],
-             on_error: Callable[[Exception], None]) -> None:
+    def send(
+        self,
+        topic: str,
+        key: str | None,
+        record: dict[str, Any],
+        on_ack: Callable[[], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
         value = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         try:
             future = self.producer.send(topic, key=key.encode() if key else None, value=value)
@@ -114,6 +120,8 @@ class DropStateOnRebalance(ConsumerRebalanceListener):
         self.tracker.drop(list(revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        log.info("partitions assigned", extra={"partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned]})
+        log.info(
+            "partitions assigned", extra={"partitions": [f"{tp.topic}:{tp.partition}" for tp in assigned]}
+        )
         self.tracker.drop(list(assigned))
         self._on_assigned(list(assigned))

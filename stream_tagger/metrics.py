@@ -17,25 +17,46 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.events_consumed = Counter("stream_tagger_events_consumed_total", "Events read from the input topic",
-                                       registry=r)
-        self.events_tagged = Counter("stream_tagger_events_tagged_total", "Tag records acknowledged by Kafka",
-                                     registry=r)
-        self.events_failed = Counter("stream_tagger_events_failed_total", "DLQ records acknowledged, by code",
-                                     ["code"], registry=r)
-        self.stage_seconds = Histogram("stream_tagger_stage_seconds", "Seconds spent per stage", ["stage"],
-                                       buckets=_LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("stream_tagger_batch_size", "Events per inference batch",
-                                    buckets=_BATCH_BUCKETS, registry=r)
-        self.inflight = Gauge("stream_tagger_inflight_events", "Events consumed but not yet committed", registry=r)
-        self.consumer_lag = Gauge("stream_tagger_consumer_lag", "End offset minus committed offset",
-                                  ["topic", "partition"], registry=r)
-        self.engine_info = Gauge("stream_tagger_engine_info", "Served engine versions (value 1)",
-                                 ["engine", "version", "backend"], registry=r)
-        self.engine_reloads = Counter("stream_tagger_engine_reloads_total", "Engine versions swapped in",
-                                      registry=r)
-        self.decode_frames = Counter("stream_tagger_decode_frames_total", "Frames decoded", ["backend"],
-                                     registry=r)
+        self.events_consumed = Counter(
+            "stream_tagger_events_consumed_total", "Events read from the input topic", registry=r
+        )
+        self.events_tagged = Counter(
+            "stream_tagger_events_tagged_total", "Tag records acknowledged by Kafka", registry=r
+        )
+        self.events_failed = Counter(
+            "stream_tagger_events_failed_total", "DLQ records acknowledged, by code", ["code"], registry=r
+        )
+        self.stage_seconds = Histogram(
+            "stream_tagger_stage_seconds",
+            "Seconds spent per stage",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "stream_tagger_batch_size", "Events per inference batch", buckets=_BATCH_BUCKETS, registry=r
+        )
+        self.inflight = Gauge(
+            "stream_tagger_inflight_events", "Events consumed but not yet committed", registry=r
+        )
+        self.consumer_lag = Gauge(
+            "stream_tagger_consumer_lag",
+            "End offset minus committed offset",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.engine_info = Gauge(
+            "stream_tagger_engine_info",
+            "Served engine versions (value 1)",
+            ["engine", "version", "backend"],
+            registry=r,
+        )
+        self.engine_reloads = Counter(
+            "stream_tagger_engine_reloads_total", "Engine versions swapped in", registry=r
+        )
+        self.decode_frames = Counter(
+            "stream_tagger_decode_frames_total", "Frames decoded", ["backend"], registry=r
+        )
         self._touch_label_sets()
 
     def _touch_label_sets(self) -> None:
@@ -61,12 +82,20 @@ class Metrics:
 
     def summary(self) -> dict[str, float]:
         """A few headline numbers (used by the demo)."""
-        failed = {s.labels["code"]: s.value for s in _samples(self.events_failed) if s.name.endswith("_total")}
+        failed = {
+            s.labels["code"]: s.value for s in _samples(self.events_failed) if s.name.endswith("_total")
+        }
         stages = {s.labels["stage"]: s.value for s in _samples(self.stage_seconds) if s.name.endswith("_sum")}
-        counts = {s.labels["stage"]: s.value for s in _samples(self.stage_seconds) if s.name.endswith("_count")}
+        counts = {
+            s.labels["stage"]: s.value for s in _samples(self.stage_seconds) if s.name.endswith("_count")
+        }
         mean_ms = {f"mean_{k}_ms": round(1000 * v / counts[k], 1) for k, v in stages.items() if counts.get(k)}
-        return {"consumed": self.events_consumed._value.get(), "tagged": self.events_tagged._value.get(),
-                "failed": sum(failed.values()), **mean_ms}
+        return {
+            "consumed": self.events_consumed._value.get(),
+            "tagged": self.events_tagged._value.get(),
+            "failed": sum(failed.values()),
+            **mean_ms,
+        }
 
 
 def _samples(metric) -> list:

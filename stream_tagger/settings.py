@@ -26,7 +26,9 @@ def _default_worker_id() -> str:
 class Settings(BaseSettings):
     """Every knob of one worker process; env names are ``STREAM_TAGGER_<FIELD>`` (case-insensitive)."""
 
-    model_config = SettingsConfigDict(env_prefix="STREAM_TAGGER_", env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="STREAM_TAGGER_", env_file=".env", extra="ignore", frozen=True
+    )
 
     # Kafka
     brokers: str = "127.0.0.1:9092"
@@ -58,6 +60,9 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=3840 * 2160, ge=1)
     decode_timeout_s: float = Field(default=10.0, gt=0)
     fetch_timeout_s: float = Field(default=10.0, gt=0)
+    #: ffmpeg may only use these protocols / demuxers (no playlist or concat tricks that open other files).
+    ffmpeg_protocols: str = DecodeLimits.protocol_whitelist
+    ffmpeg_formats: str = DecodeLimits.format_whitelist
     retry_attempts: int = Field(default=3, ge=1)
     retry_backoff_s: float = Field(default=0.2, ge=0)
     retry_backoff_max_s: float = Field(default=2.0, ge=0)
@@ -87,32 +92,55 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     def decode_limits(self) -> DecodeLimits:
-        return DecodeLimits(max_pixels=self.max_pixels, timeout_s=self.decode_timeout_s)
+        return DecodeLimits(
+            max_pixels=self.max_pixels,
+            timeout_s=self.decode_timeout_s,
+            protocol_whitelist=self.ffmpeg_protocols,
+            format_whitelist=self.ffmpeg_formats,
+        )
 
     def as_kafka_kwargs(self) -> dict[str, Any]:
         """Connection and security options for kafka-python clients (secrets revealed only here)."""
-        kwargs: dict[str, Any] = {"bootstrap_servers": self.brokers.split(","), "client_id": self.client_id,
-                                  "security_protocol": self.security_protocol}
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.brokers.split(","),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
         if self.sasl_mechanism:
             kwargs["sasl_mechanism"] = self.sasl_mechanism
             kwargs["sasl_plain_username"] = self.sasl_username
             kwargs["sasl_plain_password"] = _reveal(self.sasl_password)
-        ssl = {"ssl_cafile": self.ssl_cafile, "ssl_certfile": self.ssl_certfile, "ssl_keyfile": self.ssl_keyfile}
+        ssl = {
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
         kwargs.update({key: str(value) for key, value in ssl.items() if value is not None})
         if self.ssl_key_password is not None:
             kwargs["ssl_password"] = _reveal(self.ssl_key_password)
         return kwargs
 
     def consumer_kwargs(self) -> dict[str, Any]:
-        return {**self.as_kafka_kwargs(), "group_id": self.group_id, "enable_auto_commit": False,
-                "auto_offset_reset": "earliest", "fetch_max_wait_ms": self.fetch_max_wait_ms,
-                "session_timeout_ms": self.session_timeout_ms, "heartbeat_interval_ms": self.heartbeat_interval_ms,
-                "max_poll_interval_ms": self.max_poll_interval_ms, "max_partition_fetch_bytes": self.max_message_bytes + 1024 * 1024,
-                "fetch_max_bytes": max(52_428_800, self.max_message_bytes * 2)}
+        return {
+            **self.as_kafka_kwargs(),
+            "group_id": self.group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "fetch_max_wait_ms": self.fetch_max_wait_ms,
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": self.heartbeat_interval_ms,
+            "max_poll_interval_ms": self.max_poll_interval_ms,
+            "max_partition_fetch_bytes": self.max_message_bytes + 1024 * 1024,
+            "fetch_max_bytes": max(52_428_800, self.max_message_bytes * 2),
+        }
 
     def producer_kwargs(self) -> dict[str, Any]:
-        return {**self.as_kafka_kwargs(), "acks": "all", "linger_ms": 2,
-                "max_request_size": max(1_048_576, self.dlq_original_max_bytes * 2 + 65_536)}
+        return {
+            **self.as_kafka_kwargs(),
+            "acks": "all",
+            "linger_ms": 2,
+            "max_request_size": max(1_048_576, self.dlq_original_max_bytes * 2 + 65_536),
+        }
 
     def public_dict(self) -> dict[str, Any]:
         """Settings for logs: secrets stay masked by SecretStr."""

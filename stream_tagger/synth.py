@@ -21,7 +21,7 @@ def write_clip(path: Path, index: int, seconds: float = 2.0, fps: int = 25, size
         for step in range(int(seconds * fps)):
             image = base.copy()
             x = (step * 3 + index * 11) % (size - 24)
-            image[30:54, x:x + 24] = colour
+            image[30:54, x : x + 24] = colour
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
 

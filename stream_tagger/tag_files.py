@@ -21,7 +21,7 @@ def tag_files(tagger: Tagger, files: list[str], batch_size: int, workers: int, t
     prepared = [o for o in outcomes if isinstance(o, Prepared)]
     records = {}
     for start in range(0, len(prepared), batch_size):
-        chunk = prepared[start:start + batch_size]
+        chunk = prepared[start : start + batch_size]
         records.update(_infer(tagger, chunk))
     for outcome in outcomes:
         line = records[id(outcome)] if isinstance(outcome, Prepared) else outcome
@@ -51,11 +51,16 @@ def _checked(path: Path) -> str:
 
 def _infer(tagger: Tagger, chunk: list[Prepared]) -> dict[int, dict[str, Any]]:
     try:
-        return {id(item): record for item, record in zip(chunk, tagger.infer(chunk))}
+        return {id(item): record for item, record in zip(chunk, tagger.infer(chunk), strict=True)}
     except EventError as exc:
         return {id(item): _error(item.context, exc) for item in chunk}
 
 
 def _error(path: Path, exc: EventError) -> dict[str, Any]:
-    return {"video_id": path.stem, "file": str(path), "code": exc.code, "message": str(exc),
-            "attempts": getattr(exc, "attempts", 1)}
+    return {
+        "video_id": path.stem,
+        "file": str(path),
+        "code": exc.code,
+        "message": str(exc),
+        "attempts": getattr(exc, "attempts", 1),
+    }

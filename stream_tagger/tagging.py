@@ -41,7 +41,7 @@ class RetryPolicy:
     backoff_max_s: float = 2.0
 
     def run(self, action: Callable[[], Any], sleep: Callable[[float], Any] = time.sleep) -> tuple[Any, int]:
-        """Run ``action``; retry only retryable EventErrors, with exponential backoff. Returns (value, attempts)."""
+        """Run ``action``; retry retryable EventErrors with exponential backoff. Returns (value, attempts)."""
         for attempt in range(1, self.attempts + 1):
             try:
                 return action(), attempt
@@ -54,8 +54,14 @@ class RetryPolicy:
 
 
 class Tagger:
-    def __init__(self, repository: EngineRepository, decoder: Decoder, uri_policy: UriPolicy,
-                 retry: RetryPolicy, worker_id: str) -> None:
+    def __init__(
+        self,
+        repository: EngineRepository,
+        decoder: Decoder,
+        uri_policy: UriPolicy,
+        retry: RetryPolicy,
+        worker_id: str,
+    ) -> None:
         self.repository = repository
         self.decoder = decoder
         self.uri_policy = uri_policy
@@ -65,10 +71,14 @@ class Tagger:
 
     def _bind_engines(self) -> None:
         self.engines = self.repository.served
-        self.policies: list[SamplingPolicy] = list(dict.fromkeys(e.manifest.sampling for e in self.engines.values()))
-        self.heads = {"classifier": ClassifierHead(self.engines["classifier"]),
-                      "timeliness": TimelinessHead(self.engines["timeliness"]),
-                      "early_action": EarlyActionHead(self.engines["early_action"])}
+        self.policies: list[SamplingPolicy] = list(
+            dict.fromkeys(e.manifest.sampling for e in self.engines.values())
+        )
+        self.heads = {
+            "classifier": ClassifierHead(self.engines["classifier"]),
+            "timeliness": TimelinessHead(self.engines["timeliness"]),
+            "early_action": EarlyActionHead(self.engines["early_action"]),
+        }
         self.engine_refs = {name: engine.ref for name, engine in self.engines.items()}
 
     def refresh_engines(self) -> list[str]:
@@ -78,7 +88,9 @@ class Tagger:
             self._bind_engines()
         return swapped
 
-    def prepare(self, event: InputEvent, marks: dict[str, float], source_override: str | None = None) -> Prepared:
+    def prepare(
+        self, event: InputEvent, marks: dict[str, float], source_override: str | None = None
+    ) -> Prepared:
         """Open and decode one event (decode pool thread). Raises EventError (with ``attempts``)."""
         marks["fetch"] = time.monotonic()
         source, _ = self.retry.run(lambda: source_override or self.uri_policy.open(event.uri))
@@ -108,17 +120,25 @@ class Tagger:
         except Exception as exc:  # a runtime bug must DLQ the batch, not kill the worker
             raise EngineFailed(f"{engine.ref}: {exc}") from exc
 
-    def _record(self, item: Prepared, outputs: dict, i: int, started: float, finished: float) -> dict[str, Any]:
+    def _record(
+        self, item: Prepared, outputs: dict, i: int, started: float, finished: float
+    ) -> dict[str, Any]:
         record: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "video_id": item.event.video_id}
         for name, head in self.heads.items():
             record.update(head.fields(outputs[name], i))
         marks = item.marks
         record["engines"] = dict(self.engine_refs)
-        record["decode"] = {"backend": item.clip.backend, "frames": item.clip.frames_decoded,
-                            "seconds_covered": item.clip.seconds_covered}
-        record["latency_ms"] = {"queue": _ms(marks["received"], marks["fetch"]),
-                                "decode": _ms(marks["decode"], marks["decoded"]),
-                                "infer": _ms(started, finished), "total": _ms(marks["received"], finished)}
+        record["decode"] = {
+            "backend": item.clip.backend,
+            "frames": item.clip.frames_decoded,
+            "seconds_covered": item.clip.seconds_covered,
+        }
+        record["latency_ms"] = {
+            "queue": _ms(marks["received"], marks["fetch"]),
+            "decode": _ms(marks["decode"], marks["decoded"]),
+            "infer": _ms(started, finished),
+            "total": _ms(marks["received"], finished),
+        }
         record["worker"] = self.worker_id
         record["tagged_at"] = utc_now()
         if item.event.trace_id:

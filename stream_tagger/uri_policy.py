@@ -29,9 +29,12 @@ class UriPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> "UriPolicy":
-        return cls(tuple(Path(root).resolve() for root in settings.uri_roots),
-                   frozenset(host.lower() for host in settings.uri_hosts),
-                   settings.max_fetch_bytes, settings.fetch_timeout_s)
+        return cls(
+            tuple(Path(root).resolve() for root in settings.uri_roots),
+            frozenset(host.lower() for host in settings.uri_hosts),
+            settings.max_fetch_bytes,
+            settings.fetch_timeout_s,
+        )
 
     def open(self, uri: str) -> Source:
         """A path (file) or an in-memory file (downloaded) that the decoder can read."""

@@ -49,7 +49,9 @@ class Worker:
         s = self.settings
         self.publisher = Publisher(KafkaProducer(**s.producer_kwargs()), s.output_topic, s.dlq_topic)
         self.consumer = KafkaConsumer(**s.consumer_kwargs())
-        self.consumer.subscribe([s.input_topic], listener=DropStateOnRebalance(self.tracker, self._on_assigned))
+        self.consumer.subscribe(
+            [s.input_topic], listener=DropStateOnRebalance(self.tracker, self._on_assigned)
+        )
         inference = threading.Thread(target=self._inference_loop, name="inference", daemon=True)
         inference.start()
         log.info("worker started", extra={"worker": s.worker_id, "topic": s.input_topic, "group": s.group_id})
@@ -119,7 +121,12 @@ class Worker:
             self._send_dlq(tp, record, DecodeFailed(f"unexpected: {exc}"))
             return
         self.metrics.decode_frames.labels(backend=prepared.clip.backend).inc(prepared.clip.frames_decoded)
-        self._observe(marks, ("queue", "received", "fetch"), ("fetch", "fetch", "decode"), ("decode", "decode", "decoded"))
+        self._observe(
+            marks,
+            ("queue", "received", "fetch"),
+            ("fetch", "fetch", "decode"),
+            ("decode", "decode", "decoded"),
+        )
         prepared.context = (tp, record)
         self._decoded.put(prepared)
 
@@ -151,7 +158,7 @@ class Worker:
                 self._send_dlq(*item.context, error)
             return
         self.metrics.stage_seconds.labels(stage="infer").observe(time.monotonic() - started)
-        for item, tag_record in zip(batch, records):
+        for item, tag_record in zip(batch, records, strict=True):
             self._send_tags(item, tag_record)
 
     # ---- publishing ------------------------------------------------------------------------------
@@ -177,11 +184,20 @@ class Worker:
         s = self.settings
         origin = Origin(topic=tp.topic, partition=tp.partition, offset=message.offset)
         attempts = getattr(error, "attempts", 1)
-        record = dlq_record(message.value, origin, error.code, str(error), attempts, s.worker_id,
-                            s.dlq_original_max_bytes)
+        record = dlq_record(
+            message.value, origin, error.code, str(error), attempts, s.worker_id, s.dlq_original_max_bytes
+        )
         video_id, trace_id = salvage_ids(message.value if record["original_truncated"] is False else None)
-        log.warning("event failed", extra={"video_id": video_id, "trace_id": trace_id, "code": error.code,
-                                           "error": str(error)[:500], "offset": message.offset})
+        log.warning(
+            "event failed",
+            extra={
+                "video_id": video_id,
+                "trace_id": trace_id,
+                "code": error.code,
+                "error": str(error)[:500],
+                "offset": message.offset,
+            },
+        )
 
         def acked() -> None:
             self.metrics.events_failed.labels(code=error.code).inc()
@@ -231,7 +247,7 @@ class Worker:
                 if committed is None:
                     committed = self.consumer.committed(tp) or 0
                     self.tracker.mark_committed({tp: committed})
-                # Tansu answers ListOffsets with the last batch's base offset + 1; fetches carry the true high watermark
+                # Tansu answers ListOffsets with the last batch's base offset + 1; fetches carry the true end
                 end = max(ends[tp], self.consumer.highwater(tp) or 0)
                 lags[(tp.topic, tp.partition)] = max(0, end - committed)
         except KafkaError as exc:

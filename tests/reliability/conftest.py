@@ -188,17 +188,22 @@ class Results:
             target = self.tags if partition.topic == self.topics.output else self.dlq
             target.extend(json.loads(record.value) for record in records)
 
-    def wait_for(self, done: Callable[[Results], bool], timeout_s: float) -> bool:
-        """Poll until ``done(self)`` or the deadline; returns whether ``done`` came true."""
+    def wait_for(self, done: Callable[[Results], bool], timeout_s: float,
+                 workers: tuple[WorkerProcess, ...] = ()) -> bool:
+        """Poll until ``done(self)``, the deadline, or every one of ``workers`` has exited."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.poll()
-            if done(self):
-                return True
+            if done(self) or (workers and not any(worker.alive() for worker in workers)):
+                break
         return done(self)
 
     def tagged_ids(self) -> set[str]:
         return {record["video_id"] for record in self.tags}
+
+    def handled_ids(self) -> set[str]:
+        """video_ids that ended as a tag record or a DLQ record."""
+        return self.tagged_ids() | {record.get("video_id") for record in self.dlq}
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
@@ -215,3 +220,19 @@ def results_for(broker: LocalBroker) -> Iterator[Callable[[Topics], Results]]:
     yield open_results
     for results in opened:
         results.close()
+
+
+@pytest.fixture
+def produce_good_events(corpus: Corpus, producer_factory: Callable[..., object]) -> Callable[..., list[str]]:
+    """``produce_good_events(topic, count, prefix)``: events for good.mp4 keyed by video_id; returns the ids."""
+    producer = producer_factory()
+
+    def produce(topic: str, count: int, prefix: str) -> list[str]:
+        ids = [f"{prefix}-{index}" for index in range(count)]
+        for video_id in ids:
+            event = {"video_id": video_id, "uri": corpus.uri("good.mp4"), "title": f"clip {video_id}"}
+            producer.send(topic, key=video_id.encode(), value=json.dumps(event).encode())
+        producer.flush(timeout=10)
+        return ids
+
+    return produce

@@ -82,10 +82,11 @@ def test_hostile_messages_reach_the_dlq_with_their_code(broker, corpus, topics, 
 
     # Then each hostile message is a DLQ record with its code, and the good event is tagged
     finished = results.wait_for(lambda r: len(r.dlq) >= len(sent) and "good-1" in r.tagged_ids(),
-                                WORKER_RESULTS_TIMEOUT_S)
+                                WORKER_RESULTS_TIMEOUT_S, workers=(worker,))
     assert finished, f"dlq={len(results.dlq)}/{len(sent)} tags={results.tagged_ids()}\n{worker.log_tail()}"
     codes = {sent[(record["partition"], record["offset"])].name: record["code"] for record in results.dlq}
     expected = {case.name: case.expect for case in corpus.events}
+    assert set(codes) == set(expected), "every hostile message must have exactly one DLQ record"
     wrong = {name: (code, expected[name]) for name, code in codes.items() if code not in expected[name]}
     assert wrong == {}, f"case: (got, expected) -> {wrong}"
     assert worker.alive(), "one bad event must never crash the worker"

@@ -1,4 +1,4 @@
-"""End to end against the real broker: 200 events over 4 partitions, two `stream-tagger run` processes in one group.
+"""End to end on the real broker: 200 events, 4 partitions, two `stream-tagger run` processes in one group.
 
 Clips come from the trainer's synthetic world (labelled); 200 events reuse a few clips so generation stays
 short, and every event keeps its clip's labels. With the real engines in ./engines the tags are checked
@@ -8,24 +8,17 @@ against the labels; otherwise tiny contract engines are served and only the plum
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
+from kafka import KafkaAdminClient, KafkaProducer
 
-from stream_tagger.broker import free_port, kafka_timeouts
 from stream_tagger.engines import ENGINE_NAMES, version_dirs
+from worker_helpers import PARTITIONS, Worker, read_topic, wait_until, worker_env
 
-EVENTS, CLIPS, PARTITIONS = 200, 12, 4
+EVENTS, CLIPS = 200, 12
 REPO_ENGINES = Path(__file__).parents[2] / "engines"
-TIMEOUT_S = 30.0
 
 
 def real_engines_present() -> bool:
@@ -39,70 +32,6 @@ def world_clips(tmp_path_factory) -> tuple[Path, list[dict]]:
     return root, generate(root, clips=CLIPS, seed=424242, workers=2)
 
 
-class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = int(env["STREAM_TAGGER_METRICS_PORT"])
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "stream_tagger.cli", "run"], env=env,
-                                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, ""
-        except OSError:
-            return 0, ""
-
-    def metric_sum(self, name: str) -> float:
-        _, text = self.get("/metrics")
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
-
-def wait_until(condition, timeout_s: float = TIMEOUT_S, step_s: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step_s)
-    return condition()
-
-
-def worker_env(broker, topics: dict[str, str], group: str, media: Path, engines: Path) -> dict[str, str]:
-    timeouts = kafka_timeouts()
-    return {**os.environ,
-            "STREAM_TAGGER_BROKERS": broker.bootstrap, "STREAM_TAGGER_INPUT_TOPIC": topics["input"],
-            "STREAM_TAGGER_OUTPUT_TOPIC": topics["output"], "STREAM_TAGGER_DLQ_TOPIC": topics["dlq"],
-            "STREAM_TAGGER_GROUP_ID": group, "STREAM_TAGGER_URI_ROOTS": json.dumps([str(media)]),
-            "STREAM_TAGGER_ENGINE_DIR": str(engines), "STREAM_TAGGER_METRICS_PORT": str(free_port()),
-            "STREAM_TAGGER_METRICS_HOST": "127.0.0.1", "STREAM_TAGGER_LAG_INTERVAL_S": "0.5",
-            "STREAM_TAGGER_ORT_THREADS": "1", "STREAM_TAGGER_DECODE_WORKERS": "1",
-            **{f"STREAM_TAGGER_{key.upper()}": str(value) for key, value in timeouts.items()}}
-
-
-def read_outputs(broker, topic: str, count: int) -> list[dict]:
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
-    consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
-    consumer.seek_to_beginning()
-    records: list[dict] = []
-    try:
-        wait_until(lambda: records.extend(json.loads(m.value) for batch in consumer.poll(timeout_ms=200).values()
-                                          for m in batch) or len({r["video_id"] for r in records}) >= count)
-    finally:
-        consumer.close(autocommit=False)
-    return records
-
-
 def committed_lag(broker, group: str, topic: str, ends: dict[int, int]) -> dict[int, int]:
     """Per partition: end offset (from the produce acks) minus the group's committed offset.
 
@@ -110,21 +39,30 @@ def committed_lag(broker, group: str, topic: str, ends: dict[int, int]) -> dict[
     """
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     try:
-        committed = {tp.partition: meta.offset for tp, meta in admin.list_group_offsets(group)[group].items()
-                     if tp.topic == topic}
+        committed = {
+            tp.partition: meta.offset
+            for tp, meta in admin.list_group_offsets(group)[group].items()
+            if tp.topic == topic
+        }
     finally:
         admin.close()
     return {partition: end - max(0, committed.get(partition, 0)) for partition, end in ends.items()}
 
 
-def test_two_workers_tag_200_events_exactly_once_each(broker, topic_factory, tmp_path, world_clips, group_id,
-                                                      tiny_engine_dir, validate_tag_record):
+def test_two_workers_tag_200_events_exactly_once_each(
+    broker, topic_factory, tmp_path, world_clips, group_id, tiny_engine_dir, validate_tag_record
+):
     # Given two workers in one group, both assigned, on a 4-partition input topic
     media, rows = world_clips
     engines = REPO_ENGINES if real_engines_present() else tiny_engine_dir
-    topics = {"input": topic_factory(PARTITIONS, "videos.new"), "output": topic_factory(PARTITIONS, "videos.tags"),
-              "dlq": topic_factory(PARTITIONS, "videos.dlq")}
-    workers = [Worker(worker_env(broker, topics, group_id, media, engines), tmp_path / f"w{i}.log") for i in range(2)]
+    topics = {
+        "input": topic_factory(PARTITIONS, "videos.new"),
+        "output": topic_factory(PARTITIONS, "videos.tags"),
+        "dlq": topic_factory(PARTITIONS, "videos.dlq"),
+    }
+    workers = [
+        Worker(worker_env(broker, topics, group_id, media, engines), tmp_path / f"w{i}.log") for i in range(2)
+    ]
     try:
         assert wait_until(lambda: all(w.get("/readyz")[0] == 200 for w in workers)), workers[0].log_tail()
 
@@ -133,9 +71,15 @@ def test_two_workers_tag_200_events_exactly_once_each(broker, topic_factory, tmp
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
         futures = []
         for video_id, row in truth.items():
-            event = {"video_id": video_id, "uri": (media / row["file"]).as_uri(), "title": row["title"],
-                     "trace_id": f"t-{video_id}"}
-            futures.append(producer.send(topics["input"], key=video_id.encode(), value=json.dumps(event).encode()))
+            event = {
+                "video_id": video_id,
+                "uri": (media / row["file"]).as_uri(),
+                "title": row["title"],
+                "trace_id": f"t-{video_id}",
+            }
+            futures.append(
+                producer.send(topics["input"], key=video_id.encode(), value=json.dumps(event).encode())
+            )
         ends: dict[int, int] = {}
         for future in futures:
             meta = future.get(timeout=10)
@@ -143,9 +87,11 @@ def test_two_workers_tag_200_events_exactly_once_each(broker, topic_factory, tmp
         producer.close()
 
         # Then every video_id is tagged once, the records are valid, nothing went to the DLQ
-        records = read_outputs(broker, topics["output"], EVENTS)
+        records = read_topic(broker, topics["output"], lambda rs: len({r["video_id"] for r in rs}) >= EVENTS)
         by_id = {r["video_id"]: r for r in records}
-        assert set(by_id) == set(truth), f"missing {sorted(set(truth) - set(by_id))[:5]}\n{workers[0].log_tail()}"
+        assert set(by_id) == set(truth), (
+            f"missing {sorted(set(truth) - set(by_id))[:5]}\n{workers[0].log_tail()}"
+        )
         for record in records:
             validate_tag_record(record)
         assert len({r["worker"] for r in records}) == 2, "both group members must have worked"

@@ -21,8 +21,10 @@ def repo_dir(tmp_path) -> Path:
 def _repository(root: Path, metrics: Metrics | None = None) -> EngineRepository:
     def show(new, old):
         if metrics is not None:
-            metrics.show_engine(new.name, new.manifest.version, new.runtime.backend,
-                                old.manifest.version if old else None)
+            metrics.show_engine(
+                new.name, new.manifest.version, new.runtime.backend, old.manifest.version if old else None
+            )
+
     return EngineRepository(root, "onnxruntime", threads=1, on_change=show)
 
 

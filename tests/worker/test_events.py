@@ -19,21 +19,38 @@ def test_valid_event_keeps_unknown_fields():
     assert event.video_id == "v-1" and event.unknown_fields == ["colour"]
 
 
-@pytest.mark.parametrize("raw, error", [
-    (b"{not json", InvalidJson), (b"\xff\xfe", InvalidJson), (b"[1, 2]", InvalidEvent), (b"null", InvalidEvent),
-    (b'{"uri": "file:///x.mp4"}', InvalidEvent), (b'{"video_id": "v"}', InvalidEvent),
-    (b'{"video_id": "", "uri": "file:///x"}', InvalidEvent), (b"[" * 100_000, InvalidJson), (None, InvalidEvent),
-])
+@pytest.mark.parametrize(
+    "raw, error",
+    [
+        (b"{not json", InvalidJson),
+        (b"\xff\xfe", InvalidJson),
+        (b"[1, 2]", InvalidEvent),
+        (b"null", InvalidEvent),
+        (b'{"uri": "file:///x.mp4"}', InvalidEvent),
+        (b'{"video_id": "v"}', InvalidEvent),
+        (b'{"video_id": "", "uri": "file:///x"}', InvalidEvent),
+        (b"[" * 100_000, InvalidJson),
+        (None, InvalidEvent),
+    ],
+)
 def test_bad_messages_raise_their_dlq_error(raw, error):
     with pytest.raises(error):
         parse_event(raw)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=200), st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["video_id", "uri", "title", "x"]),
-                                                                  inner, max_size=4)).map(lambda v: json.dumps(v).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["video_id", "uri", "title", "x"]), inner, max_size=4)
+            ),
+        ).map(lambda v: json.dumps(v).encode()),
+    )
+)
 def test_parser_raises_nothing_outside_the_dlq_path(raw):
     try:
         parse_event(raw)

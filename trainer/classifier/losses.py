@@ -18,7 +18,7 @@ def quality_distillation_loss(teacher_logits: torch.Tensor, student_logits: torc
     student_ce = F.cross_entropy(student_logits, labels)
     distance = F.mse_loss(student_feature, teacher_feature.detach())
     total = teacher_ce + student_ce + distance
-    return total, {"teacher_ce": float(teacher_ce), "student_ce": float(student_ce), "distance": float(distance)}
+    return total, {"teacher_ce": teacher_ce.item(), "student_ce": student_ce.item(), "distance": distance.item()}
 
 
 def tag_distillation_loss(student_tag_logits: torch.Tensor, teacher_tag_probs: torch.Tensor) -> torch.Tensor:

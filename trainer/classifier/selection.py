@@ -23,7 +23,7 @@ def candidate_library(grades: int) -> dict[str, nn.Module]:
     """Structurally different quality teachers, all projecting to FEATURE_SIZE."""
     return {"frame_cnn": FrameQualityTeacher(grades, FEATURE_SIZE),
             "spatiotemporal_3d": SpatioTemporalQualityTeacher(grades, FEATURE_SIZE),
-            "frame_cnn_narrow": FrameQualityTeacher(grades, FEATURE_SIZE, widths=(12, 24, 48))}
+            "frame_cnn_narrow": FrameQualityTeacher(grades, FEATURE_SIZE, widths=(16, 24, 32))}
 
 
 @dataclass
@@ -40,7 +40,7 @@ class CandidateReport:
 class _ProbeStudent(nn.Module):
     def __init__(self, grades: int):
         super().__init__()
-        self.teacher_like = FrameQualityTeacher(grades, FEATURE_SIZE, widths=(8, 16, 32))
+        self.teacher_like = FrameQualityTeacher(grades, FEATURE_SIZE, widths=(8, 16, 24))
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feature = self.teacher_like.feature(frames)
@@ -63,7 +63,7 @@ def probe_accuracy(teacher: nn.Module, train: ClipSet, val: ClipSet, budget: Bud
             teacher_logits = teacher.head(torch.relu(target_feature))
         return quality_distillation_loss(teacher_logits, logits, target_feature, feature, batch.quality)[0]
 
-    fit(probe, train, loss, budget, 2, seed, "probe")
+    fit(probe, train, loss, budget, 1, seed, "probe")
     teacher.requires_grad_(True)
     return accuracy(predict(probe, val, lambda m, x: m(x)[0]), val.quality)
 

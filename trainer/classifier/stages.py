@@ -27,10 +27,10 @@ class Budget:
 
     batch_size: int = 32
     lr: float = 2e-3
-    teacher_epochs: int = 12
-    quality_epochs: int = 8
-    gate_epochs: int = 3
-    student_epochs: int = 16
+    teacher_epochs: int = 6
+    quality_epochs: int = 3
+    gate_epochs: int = 2
+    student_epochs: int = 10
     patience: int = 2
     top_k: int = 2
 
@@ -46,7 +46,7 @@ def run_epoch(model: nn.Module, parameters: list[nn.Parameter], optimizer: torch
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 5.0)
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
     return float(np.mean(losses))
 
 

@@ -28,7 +28,7 @@ from trainer.timeliness import onnx_io
 from trainer.timeliness.model import MEAN, STD, FrameCNN
 from trainer.world.labels import EARLY_ACTIONS
 
-BATCH = 32
+BATCH = 16
 CLASSES = len(EARLY_ACTIONS)
 
 
