@@ -66,6 +66,8 @@ def feeds_for(engine: Engine, batch: int) -> dict[str, np.ndarray]:
     for spec in engine.manifest.inputs:
         if spec.name in memory:
             feeds[spec.name] = memory[spec.name]
+        elif spec.name == "title_ids":
+            feeds[spec.name] = _titles(engine, batch)
         else:
             feeds[spec.name] = _random(spec, batch, rng)
     return feeds
@@ -78,6 +80,15 @@ def _random(spec: TensorSpec, batch: int, rng: np.random.Generator) -> np.ndarra
         high = 6 if spec.name == "memory_labels" else (256 if dtype == np.uint8 else 1 << 15)
         return rng.integers(0, high, size=shape, dtype=dtype)
     return rng.standard_normal(shape).astype(dtype)
+
+
+def _titles(engine: Engine, batch: int) -> np.ndarray:
+    """Token ids from the engine's own tokenizer: random ids would not be valid embedding rows."""
+    from stream_tagger.text import HashedTokenizer
+
+    tokenizer = HashedTokenizer.from_config(engine.manifest.serving.get("tokenizer", {}))
+    titles = [f"Breaking: benchmark clip {i} live now" for i in range(batch)]
+    return np.stack([tokenizer.encode(title) for title in titles])
 
 
 def _memory(engine: Engine) -> dict[str, np.ndarray]:

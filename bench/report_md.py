@@ -66,7 +66,8 @@ def _latency(latency: dict) -> list[str]:
 
 
 def _inference(inference: dict) -> list[str]:
-    sizes = sorted({int(b) for data in inference.values() for b in data.get("batches", {})})
+    inference = {k: v for k, v in inference.items() if isinstance(v, dict) and "batches" in v}
+    sizes = sorted({int(b) for data in inference.values() for b in data["batches"]})
     lines = [
         "| engine (backend) | " + " | ".join(f"batch {b}: ms / videos/s" for b in sizes) + " |",
         "|---|" + "---|" * len(sizes),

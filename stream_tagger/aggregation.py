@@ -11,7 +11,8 @@ Every rule reports a tag with its pooled score, and the result is sorted by that
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field

@@ -85,7 +85,7 @@ class EngineRepository:
         self._on_change = on_change or (lambda new, old: None)
         self._served: dict[str, LoadedEngine] = {}
         self._parked: dict[str, LoadedEngine] = {}
-        self._failed: set[Path] = set()
+        self._failed: set[tuple] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -118,13 +118,13 @@ class EngineRepository:
             if not versions:
                 continue
             number, path = versions[-1]
-            if number <= self._known_version(name) or path in self._failed:
+            if number <= self._known_version(name) or _fingerprint(path) in self._failed:
                 continue
             try:
                 engine = load_engine(path, self.backend, self.threads)
             except Exception as exc:  # a half-written or broken version must not stop the worker
                 log.error("engine load failed", extra={"engine": name, "path": str(path), "error": str(exc)})
-                self._failed.add(path)
+                self._failed.add(_fingerprint(path))  # retried once its files change (a copy still running)
                 continue
             with self._lock:
                 stale = self._parked.get(name)
@@ -166,3 +166,11 @@ class EngineRepository:
         self._on_change(engine, old)
         if old is not None:
             old.close()
+
+
+def _fingerprint(version_dir: Path) -> tuple:
+    """Names, sizes and mtimes of a version directory's files: changes while a copy is in progress."""
+    return (
+        version_dir,
+        *sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in version_dir.iterdir()),
+    )

@@ -102,14 +102,19 @@ class Tagger:
     def infer(self, batch: list[Prepared]) -> list[dict[str, Any]]:
         """Run every engine on the batch and assemble one record per event. Raises EngineFailed."""
         started = time.monotonic()
-        outputs = {name: self._run(name, batch) for name in self.engines}
+        try:  # one stacked array per sampling policy: engines that share a policy share the array
+            stacks = {p: np.stack([item.clip.frames[p] for item in batch]) for p in self.policies}
+        except (KeyError, ValueError) as exc:  # decoded before an engine swap changed the policies
+            raise EngineFailed(f"decoded frames do not fit the served engines: {exc}") from exc
+        outputs = {name: self._run(name, batch, stacks) for name in self.engines}
         finished = time.monotonic()
         return [self._record(item, outputs, i, started, finished) for i, item in enumerate(batch)]
 
-    def _run(self, name: str, batch: list[Prepared]) -> dict[str, np.ndarray]:
+    def _run(
+        self, name: str, batch: list[Prepared], stacks: dict[SamplingPolicy, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         engine = self.engines[name]
-        policy = engine.manifest.sampling
-        feeds: dict[str, np.ndarray] = {"frames": np.stack([item.clip.frames[policy] for item in batch])}
+        feeds: dict[str, np.ndarray] = {"frames": stacks[engine.manifest.sampling]}
         if name == "timeliness":
             feeds.update(self.heads[name].feeds([item.event.title for item in batch]))
         feeds.update(engine.extra_feeds)

@@ -69,9 +69,7 @@ class Worker:
         return self.assigned.is_set() and not self.stopping.is_set()
 
     def _on_assigned(self, partitions: list[TopicPartition]) -> None:
-        self.assigned.set()
-        for tp in partitions:
-            self._uncommitted.pop(tp, None)
+        self.assigned.set()  # runs on kafka-python's IO thread: touches nothing the main loop iterates
 
     # ---- main loop -------------------------------------------------------------------------------
     def _consume_loop(self) -> None:
@@ -219,15 +217,15 @@ class Worker:
     # ---- commits, lag, shutdown ------------------------------------------------------------------
     def _commit(self) -> None:
         self._uncommitted.update(self.tracker.committable())
-        if not self._uncommitted:
+        assigned = self.consumer.assignment()
+        positions = {tp: offset for tp, offset in self._uncommitted.items() if tp in assigned}
+        self._uncommitted = positions
+        if not positions:
             return
-        positions = dict(self._uncommitted)
         try:
             self.consumer.commit(commit_offsets(positions))
         except CommitFailedError as exc:  # the group rebalanced: the new owners re-read these
             log.warning("commit failed after a rebalance", extra={"error": str(exc)})
-            assigned = self.consumer.assignment()
-            self._uncommitted = {tp: o for tp, o in self._uncommitted.items() if tp in assigned}
             return
         except KafkaError as exc:  # transient: keep the positions and try again next time
             log.warning("commit failed", extra={"error": str(exc)})

@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -73,7 +74,7 @@ def write_engine_version(engines_dir: Path, engine: str, manifest_fields: dict[s
     for name, source in files.items():
         shutil.copyfile(source, staging / name)
     manifest = EngineManifest(engine=engine, version=version, sha256={n: file_sha256(staging / n) for n in files},
-                              created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                               **manifest_fields)
     (staging / MANIFEST_NAME).write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
     target = engine_dir / str(version)

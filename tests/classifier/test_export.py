@@ -6,12 +6,12 @@ import pytest
 from stream_tagger.aggregation import AggregationRule
 from stream_tagger.engine_manifest import MODEL_NAME, EngineManifest, TrainingRecord, file_sha256
 from stream_tagger.runtime import make_runtime
+from tests.classifier.conftest import CATEGORIES, GRADES, TAGS
 from trainer.classifier.clips import POLICY
 from trainer.classifier.nets import Student
 from trainer.classifier.serving import OUTPUT_NAMES, PREPROCESSING, export_classifier, tensor_specs
 from trainer.classifier.train import DEFAULT_AGGREGATION
 from trainer.export import next_version, write_engine_version
-from tests.classifier.conftest import CATEGORIES, GRADES, TAGS
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,15 @@
 import torch
 
-from trainer.classifier.nets import (FrameQualityTeacher, GatedQualityTeachers, LabelTeacher, Preprocess,
-                                     SpatioTemporalQualityTeacher, Student, parameter_count)
 from tests.classifier.conftest import CATEGORIES, GRADES, TAGS
+from trainer.classifier.nets import (
+    FrameQualityTeacher,
+    GatedQualityTeachers,
+    LabelTeacher,
+    Preprocess,
+    SpatioTemporalQualityTeacher,
+    Student,
+    parameter_count,
+)
 
 
 def test_gate_weights_are_one_per_teacher_and_sum_to_one_per_sample():

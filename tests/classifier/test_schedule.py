@@ -1,9 +1,14 @@
 import torch
 
-from trainer.classifier.nets import Student
+from tests.classifier.conftest import CATEGORIES, GRADES, TAGS
+from trainer.classifier.nets import (
+    FrameQualityTeacher,
+    GatedQualityTeachers,
+    SpatioTemporalQualityTeacher,
+    Student,
+)
 from trainer.classifier.schedule import TRAINED_BY_PHASE, phase_of_epoch
 from trainer.classifier.stages import Budget, train_student
-from tests.classifier.conftest import CATEGORIES, GRADES, TAGS
 
 
 def snapshot(student: Student) -> dict[str, list[torch.Tensor]]:
@@ -31,7 +36,11 @@ def test_category_epoch_moves_backbone_and_category_quality_heads_only(tiny_clip
     student = Student(TAGS, CATEGORIES, GRADES, feature_size=8, widths=(4, 8))
     train_student(student, tiny_clips, Budget(batch_size=4, student_epochs=1), seed=0, gated=None)
     before = snapshot(student)
+    gated = GatedQualityTeachers([FrameQualityTeacher(GRADES, 8, widths=(4, 8)),
+                                  SpatioTemporalQualityTeacher(GRADES, 8, widths=(4, 8))], GRADES, 8).eval()
+    teacher_before = [p.detach().clone() for p in gated.parameters()]
     # When one category epoch runs (the same phase an alternating run uses on odd epochs)
-    train_student(student, tiny_clips, Budget(batch_size=4, student_epochs=1), seed=0, gated=None, alternate=False)
-    # Then the tag head did not move
+    train_student(student, tiny_clips, Budget(batch_size=4, student_epochs=1), seed=0, gated=gated, alternate=False)
+    # Then the tag head and the frozen quality teachers did not move
+    assert all(torch.equal(a, b) for a, b in zip(teacher_before, gated.parameters()))
     assert changed_parts(before, snapshot(student)) == set(TRAINED_BY_PHASE["category"])

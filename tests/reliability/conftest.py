@@ -27,8 +27,8 @@ from stream_tagger.broker import LocalBroker, kafka_timeouts
 TESTS = Path(__file__).parents[1]
 sys.path.insert(0, str(TESTS / "corpus"))  # the corpus builder is a script, not a package
 sys.path.insert(0, str(TESTS / "worker"))  # the worker team's tiny contract-following engines
-from make_corpus import EventCase, MediaCase, build_corpus, event_cases  # noqa: E402
-from tiny_engines import write_engine_repository  # noqa: E402
+from make_corpus import EventCase, MediaCase, build_corpus, event_cases
+from tiny_engines import write_engine_repository
 
 ENGINES = ("classifier", "timeliness", "early_action")
 REPO_ENGINES = TESTS.parent / "engines"
@@ -63,7 +63,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 @pytest.fixture(scope="session")
 def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's engines/ when all three engines have a version there, else tiny test engines."""
-    if all(any(p.is_dir() for p in (REPO_ENGINES / name).glob("[0-9]*")) for name in ENGINES):
+    if all(any((v / "manifest.json").is_file() and (v / "model.onnx").is_file()
+               for v in (REPO_ENGINES / name).glob("[0-9]*")) for name in ENGINES):
         return REPO_ENGINES
     return write_engine_repository(tmp_path_factory.mktemp("engines"))
 
@@ -236,3 +237,48 @@ def produce_good_events(corpus: Corpus, producer_factory: Callable[..., object])
         return ids
 
     return produce
+
+
+def committed_offsets(broker: LocalBroker, group_id: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition of ``topic`` (partitions never committed are left out)."""
+    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group_id, enable_auto_commit=False)
+    try:
+        offsets = {p: reader.committed(TopicPartition(topic, p)) for p in reader.partitions_for_topic(topic)}
+    finally:
+        reader.close(autocommit=False)
+    return {partition: offset for partition, offset in offsets.items() if offset is not None}
+
+
+def keys_below(broker: LocalBroker, topic: str, partition: int, end_offset: int) -> list[str]:
+    """Message keys (video_ids) of ``topic``/``partition`` at offsets below ``end_offset``."""
+    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10)
+    try:
+        tp = TopicPartition(topic, partition)
+        reader.assign([tp])
+        reader.seek(tp, 0)
+        keys: list[str] = []
+        deadline = time.monotonic() + 20
+        while len(keys) < end_offset and time.monotonic() < deadline:
+            keys += [r.key.decode() for r in reader.poll(timeout_ms=200).get(tp, []) if r.offset < end_offset]
+        return keys
+    finally:
+        reader.close(autocommit=False)
+
+
+def unpublished_below_commits(broker: LocalBroker, topic: str, committed: dict[int, int],
+                              handled: set[str]) -> dict[int, list[str]]:
+    """Per partition, the events below the committed offset that have neither a tag nor a DLQ record."""
+    missing = {p: [k for k in keys_below(broker, topic, p, offset) if k not in handled]
+               for p, offset in committed.items()}
+    return {partition: keys for partition, keys in missing.items() if keys}
+
+
+@pytest.fixture
+def offsets_check(broker: LocalBroker) -> Callable[..., tuple[dict[int, int], dict[int, list[str]]]]:
+    """``offsets_check(topic, group_id, handled_ids)`` -> (committed offsets, unpublished events below them)."""
+
+    def check(topic: str, group: str, handled: set[str]) -> tuple[dict[int, int], dict[int, list[str]]]:
+        committed = committed_offsets(broker, group, topic)
+        return committed, unpublished_below_commits(broker, topic, committed, handled)
+
+    return check

@@ -87,4 +87,9 @@ def test_broken_new_version_keeps_the_old_one_serving(repo_dir):
 
     assert repository.swap_parked() == []
     assert repository.served["classifier"].manifest.version == 1
+
+    # When the copy completes (the files change), the next scan loads it
+    write_engine(repo_dir, "classifier", version=2)
+    repository.scan_once()
+    assert repository.swap_parked() == ["classifier"]
     repository.close()

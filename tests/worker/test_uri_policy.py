@@ -1,4 +1,4 @@
-"""file:// only under the roots (links and .. resolved first), http(s) only to allowed hosts, all else refused."""
+"""file:// only under the roots (after resolving links and ..), http(s) only to allowed hosts."""
 
 from __future__ import annotations
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ class ClipSet:
     def __len__(self) -> int:
         return len(self.category)
 
-    def subset(self, index: np.ndarray) -> "ClipSet":
+    def subset(self, index: np.ndarray) -> ClipSet:
         index = torch.as_tensor(index)
         teacher = None if self.teacher_tags is None else self.teacher_tags[index]
         return ClipSet(self.frames[index], self.tags[index], self.true_tags[index], self.category[index],
@@ -46,7 +46,7 @@ def multi_hot(names: list[str]) -> list[float]:
 
 def load_clips(directory: Path, progress: bool = True) -> ClipSet:
     rows = load_dataset(directory)
-    frames = torch.from_numpy(np.ascontiguousarray(load_frames(directory, POLICY, progress=progress)))
+    frames = torch.from_numpy(np.array(load_frames(directory, POLICY, progress=progress)))  # writable copy
     return ClipSet(frames=frames,
                    tags=torch.tensor([multi_hot(r["tags"]) for r in rows]),
                    true_tags=torch.tensor([multi_hot(r["true_tags"]) for r in rows]),

@@ -30,7 +30,9 @@ class FrameCNN(nn.Module):
         b, t, h, w, c = frames.shape
         x = (frames.float() / 255.0 - MEAN) / STD
         x = x.reshape(b * t, h, w, c).permute(0, 3, 1, 2)
-        return self.layers(x).mean(dim=(2, 3)).reshape(b, t, -1)
+        maps = self.layers(x)
+        # max keeps a small corner badge that the mean would dilute
+        return (maps.amax(dim=(2, 3)) + maps.mean(dim=(2, 3))).reshape(b, t, -1)
 
 
 class TextEncoder(nn.Module):
