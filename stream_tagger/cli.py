@@ -8,6 +8,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from stream_tagger.errors import ConfigError
 from stream_tagger.logs import configure_logging
 from stream_tagger.settings import Settings
@@ -101,7 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"stream-tagger: invalid STREAM_TAGGER_* settings:\n{exc}", file=sys.stderr)
+        return 2
     configure_logging("ERROR" if args.command in ("demo", "tag") else settings.log_level)
     try:
         return args.handler(args, settings)

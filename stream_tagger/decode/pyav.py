@@ -63,7 +63,19 @@ class PyAVDecoder:
         decoded = 0
         first_time: float | None = None
         last_time = 0.0
-        for frame in container.decode(stream):
+        notes: dict[str, str] = {}
+        frames = container.decode(stream)
+        while True:
+            try:
+                frame = next(frames)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as exc:
+                if decoded == 0:
+                    raise
+                # A truncated or damaged tail: the early frames already decoded are still valid.
+                notes["stopped_early"] = str(exc)[:200]
+                break
             if time.monotonic() - started > self.limits.timeout_s:
                 raise DecodeTimeout(f"decoding exceeded {self.limits.timeout_s:.1f}s")
             if frame.width * frame.height > self.limits.max_pixels:
@@ -83,6 +95,7 @@ class PyAVDecoder:
             seconds_covered=round(last_time, 4),
             duration=duration,
             source_size=(width, height),
+            notes=notes,
         )
 
 
