@@ -120,7 +120,7 @@ def test_two_workers_tag_200_events_exactly_once_each(
 ACCURACY_KEYS = {
     "category": ("classifier", ("category_accuracy",)),
     "timeliness": ("timeliness", ("fusion_accuracy", "accuracy")),
-    "early_action": ("early_action", ("accuracy", "vote_accuracy", "early_action_accuracy")),
+    "early_action": ("early_action", ("memory_vote_accuracy", "accuracy")),
 }
 #: 200 events reuse CLIPS clips, so an accuracy here rests on ~12 samples: allow ~2.5 standard errors.
 TOLERANCE = 0.25

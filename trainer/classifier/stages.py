@@ -27,10 +27,10 @@ class Budget:
 
     batch_size: int = 32
     lr: float = 2e-3
-    teacher_epochs: int = 6
-    quality_epochs: int = 3
+    teacher_epochs: int = 10
+    quality_epochs: int = 4
     gate_epochs: int = 2
-    student_epochs: int = 10
+    student_epochs: int = 16
     patience: int = 2
     top_k: int = 2
 
