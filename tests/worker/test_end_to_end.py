@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
+from worker_helpers import PARTITIONS, Worker, read_topic, wait_until, worker_env
 
 from stream_tagger.engine_manifest import EngineManifest
 from stream_tagger.engines import ENGINE_NAMES, version_dirs
-from worker_helpers import PARTITIONS, Worker, read_topic, wait_until, worker_env
 
 EVENTS, CLIPS = 200, 12
 REPO_ENGINES = Path(__file__).parents[2] / "engines"

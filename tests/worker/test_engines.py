@@ -6,11 +6,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tiny_engines import write_engine, write_engine_repository
 
 from stream_tagger.engines import EngineRepository, version_dirs
 from stream_tagger.errors import ConfigError
 from stream_tagger.metrics import Metrics
-from tiny_engines import write_engine, write_engine_repository
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import base64
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream_tagger.errors import InvalidEvent, InvalidJson
 from stream_tagger.events import Origin, dlq_record, parse_event

@@ -10,7 +10,6 @@ import signal
 import time
 
 import pytest
-
 from worker_helpers import Worker, wait_until, worker_env
 
 confluent_kafka = pytest.importorskip("confluent_kafka")

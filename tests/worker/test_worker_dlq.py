@@ -7,7 +7,6 @@ import json
 import signal
 
 from kafka import KafkaProducer
-
 from worker_helpers import Worker, read_topic, wait_until, worker_env
 
 
