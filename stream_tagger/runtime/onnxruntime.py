@@ -20,6 +20,9 @@ class OnnxRuntime:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads otherwise busy-wait after every call and steal ~30 % of a 2-core worker's
+        # CPU from decoding (bench/results/cpu-2core-final-profile.txt).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(version_dir / MODEL_NAME), options, providers=["CPUExecutionProvider"]
         )
