@@ -1,7 +1,7 @@
 """Export a torch model to an engine version (model.onnx + manifest.json), with an ORT parity check.
 
-Local to the timeliness/early-action trainers (the shared ``trainer/export.py`` was not there when
-these were written); both engines use it.
+The timeliness and early-action trainers' manifest writing; tracing and the parity check are the
+shared ``trainer/export.py``.
 """
 
 from __future__ import annotations
@@ -17,36 +17,20 @@ import onnxruntime as ort
 import torch
 
 from stream_tagger.engine_manifest import MANIFEST_NAME, MODEL_NAME, EngineManifest, TensorSpec, file_sha256
-
-OPSET = 17
-
+from trainer import export
 
 def export_onnx(model: torch.nn.Module, feeds: dict[str, np.ndarray], output_names: list[str], path: Path,
                 fixed_inputs: tuple[str, ...] = ()) -> None:
-    """Trace ``model(**feeds)`` to ONNX; every input except ``fixed_inputs`` gets a dynamic batch axis."""
-    model.eval()
-    args = tuple(torch.from_numpy(value) for value in feeds.values())
-    dynamic = {name: {0: "batch"} for name in feeds if name not in fixed_inputs}
+    """Trace ``model(**feeds)`` to ONNX; inputs get a dynamic batch axis, ``fixed_inputs`` a free "refs" axis."""
+    dynamic = {name: {0: "refs" if name in fixed_inputs else "batch"} for name in feeds}
     dynamic.update({name: {0: "batch"} for name in output_names})
-    for name in fixed_inputs:  # the memory bank's size is free too
-        dynamic[name] = {0: "refs"}
-    torch.onnx.export(model, args, str(path), input_names=list(feeds), output_names=output_names,
-                      dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
+    export.export_onnx(model, [torch.from_numpy(value) for value in feeds.values()], path,
+                       list(feeds), output_names, dynamic)
 
 
 def assert_parity(model: torch.nn.Module, feeds: dict[str, np.ndarray], path: Path, atol: float = 1e-4) -> float:
-    """Max |ORT - torch| over every output; raises if above ``atol``."""
-    with torch.no_grad():
-        expected = model(*(torch.from_numpy(value) for value in feeds.values()))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [output.name for output in session.get_outputs()]
-    got = session.run(names, feeds)
-    worst = 0.0
-    for want, have in zip(expected, got):
-        worst = max(worst, float(np.abs(want.numpy().astype(np.float64) - have.astype(np.float64)).max()))
-    if worst > atol:
-        raise AssertionError(f"ONNX Runtime differs from torch by {worst:.2e} (> {atol:.0e})")
-    return worst
+    """Max |ORT - torch| over every output; raises AssertionError if above ``atol``."""
+    return export.check_parity(model, path, feeds, atol)
 
 
 def tensor_specs(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -64,8 +48,7 @@ def next_version_dir(engines_root: Path, engine: str, version: int | None) -> Pa
     engine_dir = engines_root / engine
     engine_dir.mkdir(parents=True, exist_ok=True)
     if version is None:
-        taken = [int(p.name) for p in engine_dir.iterdir() if p.is_dir() and p.name.isdigit()]
-        version = max(taken, default=0) + 1
+        version = export.next_version(engine_dir)
     target = engine_dir / str(version)
     target.mkdir(exist_ok=True)
     return target
