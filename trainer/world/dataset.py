@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
-from tqdm import tqdm
 
 from trainer.world.encode import CODECS, file_extension
 from trainer.world.render import write_clip
@@ -36,7 +35,12 @@ def generate_dataset(out: str | os.PathLike, clips: int, seed: int, workers: int
     out = Path(out)
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     jobs = [(out, seed, index, world) for index in range(clips)]
-    rows = list(tqdm(_run_jobs(jobs, workers), total=clips, desc="clips", unit="clip", disable=not progress))
+    results = _run_jobs(jobs, workers)
+    if progress:  # tqdm comes with the `train` extra; the demo renders clips on a base install
+        from tqdm import tqdm
+
+        results = tqdm(results, total=clips, desc="clips", unit="clip")
+    rows = list(results)
     manifest = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     (out / MANIFEST_NAME).write_text(manifest, encoding="utf-8")
     return rows
