@@ -35,6 +35,7 @@ class Worker:
         self.tracker = OffsetTracker()
         self.stopping = threading.Event()
         self.assigned = threading.Event()
+        self._lag_due = threading.Event()  # a new assignment: publish its partitions' lag at once
         self._closed = threading.Event()
         self._decoded: queue.Queue[Prepared] = queue.Queue(maxsize=2 * settings.max_inflight)
         self._pool = ThreadPoolExecutor(settings.decode_workers, thread_name_prefix="decode")
@@ -69,7 +70,9 @@ class Worker:
         return self.assigned.is_set() and not self.stopping.is_set()
 
     def _on_assigned(self, partitions: list[TopicPartition]) -> None:
-        self.assigned.set()  # runs on kafka-python's IO thread: touches nothing the main loop iterates
+        # Runs on kafka-python's IO thread: touches nothing the main loop iterates.
+        self.assigned.set()
+        self._lag_due.set()
 
     # ---- main loop -------------------------------------------------------------------------------
     def _consume_loop(self) -> None:
@@ -84,7 +87,8 @@ class Worker:
             if now >= next_commit:
                 self._commit()
                 next_commit = now + self.settings.commit_interval_ms / 1000
-            if now >= next_lag:
+            if now >= next_lag or self._lag_due.is_set():
+                self._lag_due.clear()
                 self._update_lag()
                 next_lag = now + self.settings.lag_interval_s
 

@@ -44,6 +44,8 @@ class PyAVDecoder:
             return av.open(source, mode="r", options=options, timeout=self.limits.timeout_s)
         except FileNotFoundError as exc:
             raise DecodeFailed(f"no such file: {exc.filename}") from exc
+        except av.error.ExitError as exc:  # ffmpeg's interrupt callback: PyAV's open/read timeout fired
+            raise DecodeTimeout(f"opening the video exceeded {self.limits.timeout_s:.1f}s") from exc
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise DecodeFailed(f"not a readable video container: {exc}") from exc
 
@@ -70,6 +72,8 @@ class PyAVDecoder:
                 frame = next(frames)
             except StopIteration:
                 break
+            except av.error.ExitError as exc:
+                raise DecodeTimeout(f"reading the video exceeded {self.limits.timeout_s:.1f}s") from exc
             except av.error.FFmpegError as exc:
                 if decoded == 0:
                     raise
