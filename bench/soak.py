@@ -18,7 +18,7 @@ from bench.engines import ENGINES_DIR, newest_engines
 from bench.kafka_io import broker
 from bench.load import Load
 from bench.stats import percentiles
-from bench.videos import CACHE_DIR, _synthetic_videos
+from bench.videos import CACHE_DIR, synthetic_videos
 from bench.worker_bench import Setup, create_topics, workers
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="cpu-2core")
     parser.add_argument("--drain-s", type=float, default=120.0)
     args = parser.parse_args(argv)
-    videos = _synthetic_videos(CACHE_DIR / "synthetic", args.clips)
+    videos = synthetic_videos(CACHE_DIR / "synthetic", args.clips)
     engines = newest_engines(ENGINES_DIR)
     if not engines:
         raise SystemExit(f"no engines under {ENGINES_DIR}")

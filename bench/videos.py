@@ -1,8 +1,10 @@
 """The one video set every benchmark uses, made once into a git-ignored cache.
 
 ffmpeg-made H.264 videos at 720p and 1080p (10–30 s, ``testsrc2`` with temporal noise so the bitrate
-looks like a phone upload rather than a flat test card) plus short clips of the synthetic world the
-engines are trained on. Files are only (re)made when missing, so the timing runs never pay for them.
+looks like a phone upload rather than a flat test card) plus clips of the synthetic world the engines
+are trained on, rendered at 720p for 10 s so every video of the set is upload-sized (the soak uses the
+world's small training-sized clips instead). Files are only (re)made when missing, so the timing runs
+never pay for them.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ FFMPEG_SPECS = [
     ("h264-1080p-20s", 1920, 1080, 20),
 ]
 SYNTHETIC_CLIPS = 4
+#: The synthetic part of the benchmark set: upload-sized renders of the world (same scene layout, scaled).
+SYNTHETIC_SIZE = {"width": 1280, "height": 720, "seconds": 10.0}
 
 
 def video_set(cache_dir: Path = CACHE_DIR, quick: bool = False) -> list[Video]:
@@ -44,7 +48,7 @@ def video_set(cache_dir: Path = CACHE_DIR, quick: bool = False) -> list[Video]:
     cache_dir.mkdir(parents=True, exist_ok=True)
     specs = FFMPEG_SPECS[::2] if quick else FFMPEG_SPECS
     videos = [_ffmpeg_video(cache_dir, *spec) for spec in specs]
-    videos += _synthetic_videos(cache_dir / "synthetic", 2 if quick else SYNTHETIC_CLIPS)
+    videos += synthetic_videos(cache_dir / "synthetic-720p", 2 if quick else SYNTHETIC_CLIPS, **SYNTHETIC_SIZE)
     return videos
 
 
@@ -94,11 +98,12 @@ def _encode_testsrc(path: Path, width: int, height: int, seconds: float, fps: in
     partial.rename(path)  # atomic: an interrupted run never leaves a truncated video in the set
 
 
-def _synthetic_videos(out_dir: Path, count: int) -> list[Video]:
-    """Clips of the trainer's synthetic world (or testsrc2 stand-ins until the generator exists)."""
+def synthetic_videos(out_dir: Path, count: int, **options: object) -> list[Video]:
+    """Clips of the trainer's synthetic world (or testsrc2 stand-ins until the generator exists);
+    ``options`` are world options (width, height, seconds), the world's defaults otherwise."""
     manifest = out_dir / "manifest.jsonl"
     if not manifest.exists() or (_stand_ins(manifest) and _generator() is not None):
-        _make_synthetic(out_dir, SYNTHETIC_CLIPS)
+        _make_synthetic(out_dir, max(count, SYNTHETIC_CLIPS), options)
     rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()][:count]
     return [
         Video(
@@ -113,12 +118,12 @@ def _synthetic_videos(out_dir: Path, count: int) -> list[Video]:
     ]
 
 
-def _make_synthetic(out_dir: Path, count: int) -> None:
+def _make_synthetic(out_dir: Path, count: int, options: dict) -> None:
     generate = _generator()
     if generate is None:
         _make_testsrc_stand_ins(out_dir, count)
-    else:  # the world's defaults: the size and length the engines are trained on
-        generate(out_dir, clips=count, seed=8, workers=1)
+    else:
+        generate(out_dir, clips=count, seed=8, workers=2, **options)
 
 
 def _generator():

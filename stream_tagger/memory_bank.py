@@ -101,6 +101,8 @@ class MemoryBank:
     def build(cls, features: np.ndarray, labels: np.ndarray, classes: list[str], **config) -> "MemoryBank":
         bank = cls(features=np.asarray(features, np.float32), labels=np.asarray(labels, np.int64),
                    classes=list(classes), **config)
+        for index in range(len(bank.classes)):
+            bank._drop_oldest(index)
         bank.recluster()
         return bank
 

@@ -85,3 +85,11 @@ def test_unknown_label_is_rejected(tmp_path):
     bank = MemoryBank.load(make_version(tmp_path))
     with pytest.raises(ValueError):
         bank.add(np.zeros(2, np.float32), "u_turn")
+
+
+def test_a_bank_built_from_more_vectors_than_it_may_hold_keeps_the_newest_per_class():
+    features = np.arange(20, dtype=np.float32).reshape(10, 2)
+    labels = np.array([0] * 7 + [1] * 3)
+    bank = MemoryBank.build(features, labels, ["a", "b"], clusters_per_class=2, max_per_class=4)
+    assert bank.labels.tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert bank.features[:4].tolist() == features[3:7].tolist()

@@ -9,7 +9,7 @@ import pytest
 
 from stream_tagger.decode import make_decoder
 from stream_tagger.sampling import SamplingPolicy
-from trainer.world.agent import LAMP_ALONG, LAMP_ON, LAMP_SIDE
+from trainer.world.agent import BRAKE_ALONG, BRAKE_ON, BRAKE_SIDE, BRAKES, LAMP_ALONG, LAMP_ON, LAMP_SIDE
 from trainer.world.degrade import POOR_BLOCK_PX
 from trainer.world.render import layout, render_clip, write_clip
 from trainer.world.spec import ClipSpec, WorldOptions, sample_clip
@@ -149,3 +149,53 @@ def test_braking_is_the_only_early_difference_between_stop_and_keep_straight() -
     assert np.allclose(step(straight), step(straight)[0])  # constant speed
     assert step(stop)[-1] < 0.7 * step(stop)[0]  # slowing down already in the first 10 %
     assert (stop.x[0], stop.y[0]) == pytest.approx((straight.x[0], straight.y[0]))
+
+
+def _brake_pixels(spec: ClipSpec) -> np.ndarray:
+    """RGB at the centre of the car's left brake lamp in each frame of the early window."""
+    window = int(0.1 * spec.options.frames)
+    path = layout(spec).agent
+    frames = render_clip(spec, frames=window)
+    s = spec.options.scale
+    heading, x, y = path.heading[:window], path.x[:window], path.y[:window]
+    ux, uy = np.cos(heading), np.sin(heading)
+    bx = np.round(x + BRAKE_ALONG * s * ux + BRAKE_SIDE * s * uy - 0.5).astype(int)
+    by = np.round(y + BRAKE_ALONG * s * uy - BRAKE_SIDE * s * ux - 0.5).astype(int)
+    return frames[np.arange(window), by, bx].astype(int)
+
+
+def _lit_brake(pixels: np.ndarray) -> np.ndarray:
+    return np.all(np.abs(pixels - np.asarray(BRAKE_ON)) < 40, axis=-1)
+
+
+@pytest.mark.parametrize("action", sorted(BRAKES))
+def test_brake_lights_switch_on_inside_the_early_window_of_a_braking_car(action: str) -> None:
+    spec = sample_clip(5, 3, WorldOptions(seconds=4.0)).replace(early_action=action, quality="excellent",
+                                                                 visual_evidence=False)
+    lit = _lit_brake(_brake_pixels(spec))
+    assert not lit[0] and lit[-1], lit
+    assert list(lit) == sorted(lit)  # off, then on: one switch
+
+
+def test_brake_lights_of_a_car_that_does_not_brake_never_switch() -> None:
+    options = WorldOptions(seconds=4.0)
+    for index in range(6):
+        spec = sample_clip(5, index, options).replace(early_action="keep_straight", quality="excellent",
+                                                      visual_evidence=False)
+        lit = _lit_brake(_brake_pixels(spec))
+        assert lit.all() or not lit.any()
+
+
+def test_lane_change_drifts_sideways_in_the_early_window_and_keep_straight_does_not() -> None:
+    options = WorldOptions(seconds=4.0)
+    base = sample_clip(5, 3, options)
+    window = int(0.1 * options.frames)
+
+    def sideways(action: str) -> float:
+        path = layout(base.replace(early_action=action)).agent
+        heading = path.heading[0]
+        dx, dy = path.x[window] - path.x[0], path.y[window] - path.y[0]
+        return abs(-dx * np.sin(heading) + dy * np.cos(heading))  # displacement across the direction of travel
+
+    assert sideways("lane_change") > 5 * options.scale
+    assert sideways("keep_straight") < 0.5 * options.scale

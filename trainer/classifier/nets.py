@@ -20,8 +20,19 @@ class Preprocess(nn.Module):
         return ((scaled - MEAN) / STD).permute(0, 1, 4, 2, 3)
 
 
-def conv_stack(widths: list[int]) -> nn.Sequential:
-    """A 4×4/4 patch stem then stride-2 3×3 convs (+ BN + ReLU), global average pooled → ``[N, widths[-1]]``.
+class MaxMeanPool(nn.Module):
+    """Global max ‖ mean over space: ``[N, C, H, W]`` → ``[N, 2C]``.
+
+    The max keeps a small object (a ball of 2–3 px at 64 px) that the mean alone would dilute.
+    """
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        return torch.cat([maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3))], dim=1)
+
+
+def conv_stack(widths: list[int], pool: str = "mean") -> nn.Sequential:
+    """A 4×4/4 patch stem then stride-2 3×3 convs (+ BN + ReLU), globally pooled → ``[N, widths[-1]]``
+    (``pool="mean"``) or ``[N, 2 * widths[-1]]`` (``pool="max_mean"``).
 
     The patch stem keeps every pixel (48 values per patch) while costing a 2-core CPU 4× less than a
     full-resolution first layer.
@@ -33,7 +44,8 @@ def conv_stack(widths: list[int]) -> nn.Sequential:
         layers += [nn.Conv2d(channels, width, kernel, stride=stride, padding=padding, bias=False),
                    nn.BatchNorm2d(width), nn.ReLU()]
         channels = width
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    pooling = [MaxMeanPool()] if pool == "max_mean" else [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers, *pooling)
 
 
 def per_frame(encoder: nn.Module, frames: torch.Tensor) -> torch.Tensor:
@@ -48,8 +60,8 @@ class LabelTeacher(nn.Module):
     def __init__(self, tags: int, widths: tuple[int, ...] = (48, 96, 192), temporal: int = 160, frame_stride: int = 2):
         super().__init__()
         self.frame_stride = frame_stride  # every other frame: the tags of the first second hardly change
-        self.encoder = conv_stack(list(widths))
-        self.temporal = nn.Sequential(nn.Conv1d(widths[-1], temporal, 3, padding=1), nn.ReLU())
+        self.encoder = conv_stack(list(widths), pool="max_mean")
+        self.temporal = nn.Sequential(nn.Conv1d(2 * widths[-1], temporal, 3, padding=1), nn.ReLU())
         self.head = nn.Linear(temporal, tags)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -65,10 +77,10 @@ class Student(nn.Module):
     """
 
     def __init__(self, tags: int, categories: int, grades: int, feature_size: int,
-                 widths: tuple[int, ...] = (24, 48, 64)):
+                 widths: tuple[int, ...] = (32, 64, 80)):
         super().__init__()
-        width = widths[-1]
-        self.backbone = conv_stack(list(widths))
+        width = 2 * widths[-1]  # max ‖ mean pooled per frame
+        self.backbone = conv_stack(list(widths), pool="max_mean")
         self.tag_head = nn.Linear(width, tags)
         self.category_head = nn.Linear(2 * width, categories)
         self.quality_head = nn.Linear(2 * width, grades)

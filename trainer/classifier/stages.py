@@ -27,12 +27,24 @@ class Budget:
 
     batch_size: int = 32
     lr: float = 2e-3
-    teacher_epochs: int = 10
-    quality_epochs: int = 4
-    gate_epochs: int = 2
-    student_epochs: int = 16
+    teacher_epochs: int = 20
+    quality_epochs: int = 6
+    gate_epochs: int = 3
+    student_epochs: int = 40
     patience: int = 2
     top_k: int = 2
+    flip: bool = True
+
+
+def random_flips(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each clip left-right and/or top-bottom at random (``[B, T, C, H, W]``).
+
+    Every label of the world (tags, category, quality) is unchanged by a mirror, and the doubled
+    variety keeps the networks from memorising the noisy training tags.
+    """
+    horizontal, vertical = torch.rand(2, frames.shape[0], generator=generator) < 0.5
+    frames = torch.where(horizontal[:, None, None, None, None], frames.flip(-1), frames)
+    return torch.where(vertical[:, None, None, None, None], frames.flip(-2), frames)
 
 
 def run_epoch(model: nn.Module, parameters: list[nn.Parameter], optimizer: torch.optim.Optimizer, clips: ClipSet,
@@ -41,7 +53,10 @@ def run_epoch(model: nn.Module, parameters: list[nn.Parameter], optimizer: torch
     model.train()
     losses = []
     for index in tqdm(list(clips.batches(budget.batch_size, generator)), desc=desc, leave=False, unit="batch"):
-        loss = batch_loss(PREPROCESS(clips.frames[index]), clips.subset(index.numpy()))
+        frames = PREPROCESS(clips.frames[index])
+        if budget.flip:
+            frames = random_flips(frames, generator)
+        loss = batch_loss(frames, clips.subset(index.numpy()))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 5.0)
@@ -55,10 +70,13 @@ def fit(model: nn.Module, clips: ClipSet, batch_loss: BatchLoss, budget: Budget,
     """Train every parameter of ``model`` until the loss converges (threshold / plateau / epoch cap)."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=budget.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(epochs, 1))
     generator = torch.Generator().manual_seed(seed)
     rule = Convergence(patience=budget.patience, max_rounds=epochs)
     for epoch in tqdm(range(epochs), desc=desc, unit="epoch"):
-        if rule.update(run_epoch(model, parameters, optimizer, clips, batch_loss, budget, generator, f"{desc} {epoch}")):
+        loss = run_epoch(model, parameters, optimizer, clips, batch_loss, budget, generator, f"{desc} {epoch}")
+        schedule.step()
+        if rule.update(loss):
             break
     return rule.history
 
@@ -116,6 +134,7 @@ def train_student(student: Student, clips: ClipSet, budget: Budget, seed: int, g
                   alternate: bool = True, use_teacher_tags: bool = True) -> dict[str, list[float]]:
     """Alternate whole tag and category epochs until the category loss converges."""
     optimizer = torch.optim.Adam(student.parameters(), lr=budget.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, max(budget.student_epochs, 1))
     generator = torch.Generator().manual_seed(seed)
     rule = Convergence(patience=budget.patience, max_rounds=budget.student_epochs // (2 if alternate else 1))
     history: dict[str, list[float]] = {"tag": [], "category": []}
@@ -124,6 +143,7 @@ def train_student(student: Student, clips: ClipSet, budget: Budget, seed: int, g
         parameters = trainable_for(student, phase)
         loss = run_epoch(student, parameters, optimizer, clips, student_batch_loss(student, phase, gated, use_teacher_tags),
                          budget, generator, f"student {phase} {epoch}")
+        schedule.step()
         history[phase].append(loss)
         if phase == "category" and rule.update(loss):
             break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from stream_tagger.sampling import SamplingPolicy
 from stream_tagger.text import HashedTokenizer
 from trainer.data import load_dataset, load_frames
 from trainer.timeliness import modulation, onnx_io
+from trainer.timeliness.evaluate import evidence_breakdown
 from trainer.timeliness.model import MEAN, STD, TimelinessModel
 from trainer.world.labels import TIMELINESS_CLASSES, TIMELINESS_TTL_HOURS
 
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="all: each encoder also trained by its own head; fusion: fusion loss only")
     parser.add_argument("--version", type=int, default=None, help="version number (default: next free)")
     parser.add_argument("--no-export", action="store_true", help="train and evaluate only (ablations)")
+    parser.add_argument("--metrics-json", type=Path, help="also write the held-out metrics here (ablations)")
 
 
 def encode_split(directory: Path, tokenizer: HashedTokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
     predicted = predict(model, held_out[0], held_out[1])
     metrics = {f"{name}_accuracy": float((value == held_out[2]).mean()) for name, value in predicted.items()}
     print("held-out", {k: round(v, 4) for k, v in metrics.items()}, flush=True)
+    if args.metrics_json:
+        by_evidence = evidence_breakdown(load_dataset(args.eval_data), held_out[2], predicted["fusion"])
+        report = {**metrics, "fusion_by_evidence": by_evidence, "coefficient_log": history}
+        args.metrics_json.parent.mkdir(parents=True, exist_ok=True)
+        args.metrics_json.write_text(json.dumps(report, indent=2) + "\n")
     if not args.no_export:
         export(model, tokenizer, args, metrics, history, time.time() - started, (train, held_out))
     return 0
