@@ -1,8 +1,8 @@
 """The student's alternating schedule: whole tag epochs and whole category epochs, in turn.
 
 A tag epoch updates backbone + tag head against the label teacher; a category epoch updates
-backbone + category head against the true categories (and the quality head against the gated
-quality teachers). Heads that an epoch does not train are frozen (requires_grad=False), so their
+backbone + category head against the true categories (and the quality branch and head against the
+gated quality teachers). Heads that an epoch does not train are frozen (requires_grad=False), so their
 weights provably do not move.
 """
 
@@ -18,7 +18,7 @@ Phase = Literal["tag", "category"]
 
 TRAINED_BY_PHASE: dict[Phase, tuple[str, ...]] = {
     "tag": ("backbone", "tag_head"),
-    "category": ("backbone", "category_head", "quality_head", "quality_projection"),
+    "category": ("backbone", "category_head", "quality_branch", "quality_head", "quality_projection"),
 }
 
 

@@ -30,10 +30,13 @@ class Budget:
     teacher_epochs: int = 20
     quality_epochs: int = 6
     gate_epochs: int = 3
-    student_epochs: int = 40
+    student_epochs: int = 50
     patience: int = 2
     top_k: int = 2
     flip: bool = True
+    #: Frames of each clip the student trains on (a random, time-ordered subset; it serves all 8):
+    #: half the CPU per epoch for a student twice as wide, and a temporal augmentation.
+    student_frames: int | None = 4
 
 
 def random_flips(frames: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -47,13 +50,27 @@ def random_flips(frames: torch.Tensor, generator: torch.Generator) -> torch.Tens
     return torch.where(vertical[:, None, None, None, None], frames.flip(-2), frames)
 
 
+def random_frames(frames: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` of the T frames (``[B, T, ...]``), picked at random and kept in time order."""
+    picked = torch.randperm(frames.shape[1], generator=generator)[:count].sort().values
+    return frames[:, picked]
+
+
 def run_epoch(model: nn.Module, parameters: list[nn.Parameter], optimizer: torch.optim.Optimizer, clips: ClipSet,
-              batch_loss: BatchLoss, budget: Budget, generator: torch.Generator, desc: str) -> float:
-    """One pass over ``clips``; returns the mean loss. Only ``parameters`` receive gradients."""
+              batch_loss: BatchLoss, budget: Budget, generator: torch.Generator, desc: str,
+              frames_per_clip: int | None = None) -> float:
+    """One pass over ``clips``; returns the mean loss. Only ``parameters`` receive gradients.
+
+    ``frames_per_clip`` trains on a random subset of each clip's frames (a network that pools
+    per-frame outputs over time serves all of them).
+    """
     model.train()
     losses = []
     for index in tqdm(list(clips.batches(budget.batch_size, generator)), desc=desc, leave=False, unit="batch"):
-        frames = PREPROCESS(clips.frames[index])
+        frames = clips.frames[index]
+        if frames_per_clip is not None:
+            frames = random_frames(frames, frames_per_clip, generator)
+        frames = PREPROCESS(frames)
         if budget.flip:
             frames = random_flips(frames, generator)
         loss = batch_loss(frames, clips.subset(index.numpy()))
@@ -142,7 +159,7 @@ def train_student(student: Student, clips: ClipSet, budget: Budget, seed: int, g
         phase = phase_of_epoch(epoch, alternate)
         parameters = trainable_for(student, phase)
         loss = run_epoch(student, parameters, optimizer, clips, student_batch_loss(student, phase, gated, use_teacher_tags),
-                         budget, generator, f"student {phase} {epoch}")
+                         budget, generator, f"student {phase} {epoch}", budget.student_frames)
         schedule.step()
         history[phase].append(loss)
         if phase == "category" and rule.update(loss):

@@ -1,5 +1,8 @@
 """One sprite per tag: a distinct shape, overlay or motion, sized to stay visible at 64x64.
 
+No stroke is thinner than 2.5 px at 160 px (1 px at 64): thinner ones (birds, crosshair, pixel
+sprite, microphone) were the tags even the label teacher could not find (AP ~0.7 at 64 px).
+
 A sprite factory takes (rng, width, height, scale) and returns a :class:`Sprite`; its ``draw(canvas,
 t)`` paints time ``t`` (seconds). Static sprites are painted once into the background.
 """
@@ -94,13 +97,13 @@ def map_inset(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
 
 def red_circle(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
     cx, cy, r = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.7) * h, rng.uniform(10, 14) * s
-    return _static(lambda canvas: draw.ring(canvas, cx, cy, r, 3 * s, (235, 25, 25)))
+    return _static(lambda canvas: draw.ring(canvas, cx, cy, r, 4.5 * s, (235, 25, 25)))
 
 
 # --- sports -----------------------------------------------------------------------------------------
 
 def ball(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
-    r = 6 * s
+    r = 7.5 * s
     x, y = rng.uniform(r, w - r), rng.uniform(r, h - r)
     vx, vy = rng.uniform(-60, 60) * s, rng.uniform(-60, 60) * s
 
@@ -173,9 +176,9 @@ def crosshair(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
 
     def paint(canvas: np.ndarray, t: float) -> None:
         x, y = cx + wobble * np.sin(rate * t), cy + wobble * np.cos(1.3 * rate * t)
-        draw.ring(canvas, x, y, 9 * s, 2 * s, color)
+        draw.ring(canvas, x, y, 9 * s, 3.5 * s, color)
         for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            draw.line(canvas, (x + dx * 4 * s, y + dy * 4 * s), (x + dx * 14 * s, y + dy * 14 * s), 2 * s, color)
+            draw.line(canvas, (x + dx * 4 * s, y + dy * 4 * s), (x + dx * 15 * s, y + dy * 15 * s), 3.5 * s, color)
 
     return Sprite(paint, static=False)
 
@@ -186,10 +189,10 @@ def pixel_sprite(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
     colors = [(250, 80, 200), (255, 230, 40), (0, 230, 230)]
     color = colors[int(rng.integers(len(colors)))]
     x, y, vx = rng.uniform(0, w), rng.uniform(0.2, 0.7) * h, rng.choice([-1, 1]) * rng.uniform(20, 40) * s
-    cell = 3.5 * s
+    cell = 5 * s
 
     def paint(canvas: np.ndarray, t: float) -> None:
-        left = (x + vx * t) % (w + 21 * s) - 21 * s
+        left = (x + vx * t) % (w + 30 * s) - 30 * s
         for row, col in zip(*np.nonzero(cells)):
             draw.rect(canvas, left + col * cell, y + row * cell, left + (col + 1) * cell, y + (row + 1) * cell, color)
 
@@ -229,7 +232,7 @@ def trees(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
         for x, base, size in stands:
             draw.rect(canvas, x - 2.5 * s, base - 4 * s, x + 2.5 * s, base + 6 * s * size, (95, 60, 30))
             draw.polygon(canvas, [(x, base - 30 * s * size), (x - 11 * s * size, base), (x + 11 * s * size, base)],
-                         (20, 95, 35))
+                         (10, 50, 20))  # darker than any grass
 
     return _static(paint)
 
@@ -258,7 +261,7 @@ def birds(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
             bx = (x + vx * t) % (w + 20 * s) - 10 * s
             flap = 4 * s * np.sin(14 * t + phase)
             for side in (-1, 1):
-                draw.line(canvas, (bx, y), (bx + side * 7 * s, y - flap), 2 * s, (25, 25, 30))
+                draw.line(canvas, (bx, y), (bx + side * 9 * s, y - flap), 3.5 * s, (25, 25, 30))
 
     return Sprite(paint, static=False)
 
@@ -338,9 +341,9 @@ def notes(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
     def paint(canvas: np.ndarray, t: float) -> None:
         for x, y, phase in glyphs:
             yy = y + 6 * s * np.sin(3 * t + phase)
-            draw.disc(canvas, x, yy, 4 * s, WHITE)
-            draw.line(canvas, (x + 3.3 * s, yy), (x + 3.3 * s, yy - 15 * s), 1.8 * s, WHITE)
-            draw.line(canvas, (x + 3.3 * s, yy - 15 * s), (x + 9 * s, yy - 11 * s), 1.8 * s, WHITE)
+            draw.disc(canvas, x, yy, 5 * s, WHITE)
+            draw.line(canvas, (x + 4 * s, yy), (x + 4 * s, yy - 16 * s), 3 * s, WHITE)
+            draw.line(canvas, (x + 4 * s, yy - 16 * s), (x + 10 * s, yy - 12 * s), 3 * s, WHITE)
 
     return Sprite(paint, static=False)
 
@@ -362,9 +365,9 @@ def microphone(rng: np.random.Generator, w: int, h: int, s: float) -> Sprite:
     cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.3, 0.55) * h
 
     def paint(canvas: np.ndarray) -> None:
-        draw.line(canvas, (cx, cy), (cx + 4 * s, cy + 40 * s), 3.5 * s, (40, 40, 45))
-        draw.disc(canvas, cx, cy, 7.5 * s, (190, 190, 200))
-        draw.ring(canvas, cx, cy, 5 * s, 1.2 * s, (90, 90, 100))
+        draw.line(canvas, (cx, cy), (cx + 4 * s, cy + 40 * s), 4.5 * s, (40, 40, 45))
+        draw.disc(canvas, cx, cy, 10 * s, (190, 190, 200))
+        draw.ring(canvas, cx, cy, 6 * s, 2.5 * s, (90, 90, 100))
 
     return _static(paint)
 
