@@ -30,7 +30,7 @@ class MaxMeanPool(nn.Module):
         return torch.cat([maps.amax(dim=(2, 3)), maps.mean(dim=(2, 3))], dim=1)
 
 
-def conv_stack(widths: list[int], pool: str = "mean", stem: int = 4) -> nn.Sequential:
+def conv_stack(widths: list[int], pool: str = "mean") -> nn.Sequential:
     """A 4×4/4 patch stem then stride-2 3×3 convs (+ BN + ReLU), globally pooled → ``[N, widths[-1]]``
     (``pool="mean"``) or ``[N, 2 * widths[-1]]`` (``pool="max_mean"``).
 
@@ -40,7 +40,7 @@ def conv_stack(widths: list[int], pool: str = "mean", stem: int = 4) -> nn.Seque
     layers: list[nn.Module] = []
     channels = 3
     for depth, width in enumerate(widths):
-        kernel, stride, padding = (stem, stem, 0) if depth == 0 else (3, 2, 1)
+        kernel, stride, padding = (4, 4, 0) if depth == 0 else (3, 2, 1)
         layers += [nn.Conv2d(channels, width, kernel, stride=stride, padding=padding, bias=False),
                    nn.BatchNorm2d(width), nn.ReLU()]
         channels = width
@@ -79,11 +79,10 @@ class Student(nn.Module):
     """
 
     def __init__(self, tags: int, categories: int, grades: int, feature_size: int,
-                 widths: tuple[int, ...] = (48, 96, 112), quality_widths: tuple[int, ...] = (16, 24, 32),
-                 stem: int = 4):
+                 widths: tuple[int, ...] = (48, 96, 112), quality_widths: tuple[int, ...] = (16, 24, 32)):
         super().__init__()
         width = 2 * widths[-1]  # max ‖ mean pooled per frame
-        self.backbone = conv_stack(list(widths), pool="max_mean", stem=stem)
+        self.backbone = conv_stack(list(widths), pool="max_mean")
         self.tag_head = nn.Linear(width, tags)
         self.category_head = nn.Linear(2 * width, categories)
         self.quality_branch = conv_stack(list(quality_widths))
