@@ -17,7 +17,7 @@ from stream_tagger.aggregation import AggregationRule, aggregate_tags
 from stream_tagger.engine_manifest import EngineManifest
 from stream_tagger.runtime import make_runtime
 from trainer.classifier.clips import ClipSet, load_clips
-from trainer.classifier.metrics import average_precision, classifier_metrics, confusion, micro_f1
+from trainer.classifier.metrics import classifier_metrics, confusion, micro_f1, per_label_average_precision
 from trainer.common import save_confusion_png
 
 
@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
     manifest = EngineManifest.load(args.engine)
     clips = load_clips(args.data)
     outputs = infer(args.engine, manifest, clips, args.batch)
+    true_tags = clips.true_tags.numpy()
     metrics = {"engine": manifest.ref, "data": str(args.data), "clips": len(clips),
-               **classifier_metrics(outputs, clips.category.numpy(), clips.true_tags.numpy(), clips.quality.numpy()),
-               **aggregation_f1(outputs, clips.true_tags.numpy(), manifest),
-               "tag_ap": {tag: average_precision(outputs["tag_probs"][:, j], clips.true_tags.numpy()[:, j])
-                          for j, tag in enumerate(manifest.labels["tags"])}}
+               **classifier_metrics(outputs, clips.category.numpy(), true_tags, clips.quality.numpy()),
+               **aggregation_f1(outputs, true_tags, manifest),
+               "tag_ap": dict(zip(manifest.labels["tags"], per_label_average_precision(outputs["tag_probs"], true_tags)))}
     metrics["confusion_pngs"] = save_confusions(outputs, clips, manifest, args.png_dir or args.json.parent)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(metrics, indent=2) + "\n")

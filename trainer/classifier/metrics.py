@@ -15,10 +15,14 @@ def average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
     return float((precision * hits).sum() / hits.sum())
 
 
+def per_label_average_precision(scores: np.ndarray, truth: np.ndarray) -> list[float]:
+    """AP of each label column of ``[N, labels]`` scores (NaN where a label has no positive)."""
+    return [average_precision(scores[:, j], truth[:, j]) for j in range(truth.shape[1])]
+
+
 def mean_average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
     """Macro mean of per-label AP over labels that have at least one positive."""
-    values = [average_precision(scores[:, j], truth[:, j]) for j in range(truth.shape[1])]
-    return float(np.nanmean(values))
+    return float(np.nanmean(per_label_average_precision(scores, truth)))
 
 
 def micro_f1(predicted: np.ndarray, truth: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """One sprite per tag: a distinct shape, overlay or motion, sized to stay visible at 64x64.
 
-No stroke is thinner than 2.5 px at 160 px (1 px at 64): thinner ones (birds, crosshair, pixel
-sprite, microphone) were the tags even the label teacher could not find (AP ~0.7 at 64 px).
+The small moving sprites (birds, crosshair, notes, microphone, pixel sprite) have strokes of at
+least 2.5 px at 160 px (1 px at 64): thinner, even the label teacher could hardly find them. They
+remain the hardest tags (per-tag AP in docs/classifier.md).
 
 A sprite factory takes (rng, width, height, scale) and returns a :class:`Sprite`; its ``draw(canvas,
 t)`` paints time ``t`` (seconds). Static sprites are painted once into the background.
