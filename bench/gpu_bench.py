@@ -18,15 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from bench import machine
-from bench.engines import Engine, decode_policies, newest_engines
+from bench.engines import BENCH_TITLE, Engine, decode_policies, newest_engines
 from bench.stats import percentiles, summarise
 from bench.videos import video_set
 from stream_tagger.decode import make_decoder
-from stream_tagger.engine_manifest import MEMORY_NAME
-from stream_tagger.runtime import make_runtime, plans, tensorrt_available
+from stream_tagger.engines.runtime import make_runtime, plans, tensorrt_available
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PATHS = {"gpu": ("nvdec", "tensorrt"), "cpu": ("pyav", "onnxruntime")}
@@ -86,7 +83,7 @@ def inference_by_batch(engine: Engine, batches: list[int], iterations: int) -> d
 
 
 def _clips_per_s(runtime, engine: Engine, batch: int, iterations: int) -> float:
-    feeds = feeds_for(engine, batch)
+    feeds = engine.random_feeds(batch, seed=batch)
     for _ in range(3):
         runtime.infer(feeds)
     started = time.perf_counter()
@@ -123,29 +120,9 @@ def _one_video(decoder, runtimes, path: str, policies) -> float:
     started = time.perf_counter()
     clip = decoder.decode(path, policies)
     for engine, runtime in runtimes:
-        feeds = feeds_for(engine, 1)
-        feeds["frames"] = clip.frames[engine.manifest.sampling][None]
-        runtime.infer(feeds)
+        frames = {p: clip.frames[p][None] for p in engine.manifest.sampling_policies}
+        runtime.infer(engine.inputs.feeds(frames, [BENCH_TITLE]))
     return (time.perf_counter() - started) * 1000
-
-
-def feeds_for(engine: Engine, batch: int) -> dict[str, np.ndarray]:
-    """Random frames plus the engine's side inputs built with the worker's own helpers."""
-    policy, names = engine.manifest.sampling, {spec.name for spec in engine.manifest.inputs}
-    rng = np.random.default_rng(batch)
-    feeds = {
-        "frames": rng.integers(0, 256, (batch, policy.frames, policy.height, policy.width, 3), dtype=np.uint8)
-    }
-    if "title_ids" in names:
-        from stream_tagger.text import HashedTokenizer
-
-        tokenizer = HashedTokenizer.from_config(engine.manifest.serving["tokenizer"])
-        feeds["title_ids"] = np.stack([tokenizer.encode("Breaking: storm hits the coast")] * batch)
-    if "memory_refs" in names:
-        from stream_tagger.memory_bank import MemoryBank
-
-        feeds.update(MemoryBank.load(engine.version_dir / MEMORY_NAME).feeds())
-    return feeds
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from bench.engines import Engine
 from bench.stats import summarise
-from stream_tagger.engine_manifest import MEMORY_NAME, TensorSpec
-from stream_tagger.runtime import make_runtime
+from stream_tagger.engines.runtime import make_runtime
 
 BATCH_SIZES = (1, 4, 16, 32)
-_DTYPES = {
-    "uint8": np.uint8,
-    "int32": np.int32,
-    "int64": np.int64,
-    "float16": np.float16,
-    "float32": np.float32,
-}
 
 
 def measure(
@@ -45,7 +35,7 @@ def measure(
 
 
 def _one_size(runtime, engine: Engine, batch: int, repetitions: int, min_seconds: float) -> dict:
-    feeds = feeds_for(engine, batch)
+    feeds = engine.random_feeds(batch)
     runtime.infer(feeds)  # first call allocates; not part of the figure
     per_batch = []
     for _ in range(repetitions):
@@ -56,44 +46,3 @@ def _one_size(runtime, engine: Engine, batch: int, repetitions: int, min_seconds
         per_batch.append((time.perf_counter() - started) / calls)
     ms = summarise([s * 1000 for s in per_batch], 3)
     return {"ms_per_batch": ms, "videos_per_s": round(batch / (ms["median"] / 1000), 1)}
-
-
-def feeds_for(engine: Engine, batch: int) -> dict[str, np.ndarray]:
-    """Random inputs shaped by the manifest; the early-action memory bank from memory.npz if present."""
-    rng = np.random.default_rng(0)
-    memory = _memory(engine)
-    feeds = {}
-    for spec in engine.manifest.inputs:
-        if spec.name in memory:
-            feeds[spec.name] = memory[spec.name]
-        elif spec.name == "title_ids":
-            feeds[spec.name] = _titles(engine, batch)
-        else:
-            feeds[spec.name] = _random(spec, batch, rng)
-    return feeds
-
-
-def _random(spec: TensorSpec, batch: int, rng: np.random.Generator) -> np.ndarray:
-    shape = [batch if d == "batch" else (d if isinstance(d, int) else 24) for d in spec.shape]
-    dtype = _DTYPES[spec.dtype]
-    if np.issubdtype(dtype, np.integer):
-        high = 6 if spec.name == "memory_labels" else (256 if dtype == np.uint8 else 1 << 15)
-        return rng.integers(0, high, size=shape, dtype=dtype)
-    return rng.standard_normal(shape).astype(dtype)
-
-
-def _titles(engine: Engine, batch: int) -> np.ndarray:
-    """Token ids from the engine's own tokenizer: random ids would not be valid embedding rows."""
-    from stream_tagger.text import HashedTokenizer
-
-    tokenizer = HashedTokenizer.from_config(engine.manifest.serving.get("tokenizer", {}))
-    titles = [f"Breaking: benchmark clip {i} live now" for i in range(batch)]
-    return np.stack([tokenizer.encode(title) for title in titles])
-
-
-def _memory(engine: Engine) -> dict[str, np.ndarray]:
-    path = engine.version_dir / MEMORY_NAME
-    if not path.exists():
-        return {}
-    with np.load(path) as bank:
-        return {name: bank[name] for name in bank.files if name in {"memory_refs", "memory_labels"}}

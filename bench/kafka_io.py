@@ -37,7 +37,7 @@ def broker(bootstrap: str | None = None) -> Iterator:
     if bootstrap:
         yield ExternalBroker(bootstrap)
         return
-    from stream_tagger.broker import LocalBroker
+    from stream_tagger.testing.broker import LocalBroker
 
     with LocalBroker() as local:
         yield local

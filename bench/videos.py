@@ -128,7 +128,7 @@ def _make_synthetic(out_dir: Path, count: int, options: dict) -> None:
 
 def _generator():
     try:
-        from trainer.world.dataset import generate_dataset
+        from video_world.dataset import generate_dataset
     except ImportError:
         return None
     return generate_dataset

@@ -30,6 +30,8 @@ class EventError(StreamTaggerError):
     code: str = "engine_failed"
     #: A retryable error may succeed on a later attempt (network blips, broker errors).
     retryable: bool = False
+    #: How many attempts were made before giving up (set by the retry policy).
+    attempts: int = 1
 
     def __init__(self, message: str, *, retryable: bool | None = None) -> None:
         super().__init__(message)

@@ -57,6 +57,27 @@ class Metrics:
         self.decode_frames = Counter(
             "stream_tagger_decode_frames_total", "Frames decoded", ["backend"], registry=r
         )
+        self.thread_failures = Counter(
+            "stream_tagger_thread_failures_total",
+            "Long-lived threads that failed for good (the worker then exits non-zero)",
+            ["thread"],
+            registry=r,
+        )
+        self.unexpected_errors = Counter(
+            "stream_tagger_unexpected_errors_total",
+            "Events failed by an unexpected exception (a bug), by stage; each also got a DLQ record",
+            ["stage"],
+            registry=r,
+        )
+        self.engine_refused = Counter(
+            "stream_tagger_engine_refused_total",
+            "Engine versions that failed to load or to pass their probe inference, never served",
+            ["engine"],
+            registry=r,
+        )
+        self.engine_scan_errors = Counter(
+            "stream_tagger_engine_scan_errors_total", "Engine repository scans that raised", registry=r
+        )
         self._touch_label_sets()
 
     def _touch_label_sets(self) -> None:
@@ -65,6 +86,8 @@ class Metrics:
             self.events_failed.labels(code=code)
         for stage in STAGES:
             self.stage_seconds.labels(stage=stage)
+        for stage in ("decode", "infer"):
+            self.unexpected_errors.labels(stage=stage)
 
     def show_engine(self, engine: str, version: int, backend: str, previous: int | None) -> None:
         if previous is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
 
-from stream_tagger.broker import LocalBroker, kafka_timeouts
+from stream_tagger.testing.broker import LocalBroker, kafka_timeouts
 
 _topic_numbers = itertools.count()
 

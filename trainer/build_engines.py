@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_tagger.engine_manifest import MANIFEST_NAME, MEMORY_NAME, MODEL_NAME, EngineManifest
-from stream_tagger.runtime import plans, tensorrt_available
+from stream_tagger.engines.manifest import ENGINE_NAMES, MANIFEST_NAME, MODEL_NAME, EngineManifest
+from stream_tagger.engines.repository import EngineInputs, list_versions
+from stream_tagger.engines.runtime import plans, tensorrt_available
 
 DEFAULT_TOLERANCE = 0.01
 NEEDS_GPU = (
@@ -64,9 +65,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def version_dirs(engines: Path) -> list[Path]:
-    """Every ``<engine>/<version>`` directory holding both a model and its manifest."""
-    found = [p.parent for p in engines.glob(f"*/*/{MODEL_NAME}") if (p.parent / MANIFEST_NAME).exists()]
-    return sorted(found, key=lambda p: (p.parent.name, int(p.name) if p.name.isdigit() else 0))
+    """Every complete version of every engine, by engine then number."""
+    return [path for name in ENGINE_NAMES for _, path in list_versions(engines / name)]
 
 
 def build_version(version_dir: Path, manifest: EngineManifest, gpu: plans.GpuIdentity, args) -> dict:
@@ -111,21 +111,22 @@ def output_gaps(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarra
 
 def run_plan(version_dir: Path, manifest: EngineManifest, plan: bytes, feeds: dict, max_batch: int) -> dict:
     """Outputs of ``plan`` over ``feeds``, in batches the profile accepts."""
-    from stream_tagger.runtime.tensorrt import TensorRTRuntime
+    from stream_tagger.engines.runtime.tensorrt import TensorRTRuntime
 
     runtime = TensorRTRuntime(version_dir, manifest, plan=plan)
     try:
-        return batched(runtime.infer, feeds, max_batch)
+        return batched(runtime.infer, EngineInputs.load(version_dir, manifest), feeds, max_batch)
     finally:
         runtime.close()
 
 
-def batched(infer, feeds: dict[str, np.ndarray], max_batch: int) -> dict[str, np.ndarray]:
-    """Run ``infer`` on batch-first feeds in chunks; inputs named ``memory_*`` are shared, not batched."""
-    total = len(feeds["frames"])
+def batched(infer, inputs: EngineInputs, feeds: dict[str, np.ndarray], max_batch: int) -> dict[str, np.ndarray]:
+    """Run ``infer`` on ``feeds`` in chunks of ``max_batch`` clips (constant inputs go whole)."""
+    per_clip = set(inputs.per_clip)
+    total = len(feeds[next(iter(per_clip))])
     parts: list[dict[str, np.ndarray]] = []
     for start in range(0, total, max_batch):
-        chunk = {k: v if k.startswith("memory_") else v[start : start + max_batch] for k, v in feeds.items()}
+        chunk = {k: v[start : start + max_batch] if k in per_clip else v for k, v in feeds.items()}
         parts.append(infer(chunk))
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
@@ -136,19 +137,5 @@ def evaluation_feeds(version_dir: Path, manifest: EngineManifest, data_dir: Path
 
     dataset = load_dataset(data_dir)
     rows = list(range(min(clips, len(dataset))))
-    feeds: dict[str, np.ndarray] = {"frames": load_frames(data_dir, manifest.sampling, rows=rows)}
-    names = {spec.name for spec in manifest.inputs}
-    if "title_ids" in names:
-        from stream_tagger.text import HashedTokenizer
-
-        tokenizer = HashedTokenizer.from_config(manifest.serving["tokenizer"])
-        titles = [dataset[i]["title"] for i in rows]
-        feeds["title_ids"] = np.stack([tokenizer.encode(title) for title in titles])
-    if "memory_refs" in names:
-        from stream_tagger.memory_bank import MemoryBank
-
-        feeds.update(MemoryBank.load(version_dir / MEMORY_NAME).feeds())
-    missing = names - set(feeds)
-    if missing:
-        raise ValueError(f"no evaluation feed for inputs {sorted(missing)} of {manifest.ref}")
-    return feeds
+    frames = {policy: load_frames(data_dir, policy, rows=rows) for policy in manifest.sampling_policies}
+    return EngineInputs.load(version_dir, manifest).feeds(frames, [dataset[i].get("title", "") for i in rows])

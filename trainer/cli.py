@@ -12,7 +12,7 @@ import sys
 
 # (command words, module, help)
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
-    (("make-dataset",), "trainer.world.dataset", "render a deterministic synthetic dataset"),
+    (("make-dataset",), "video_world.dataset", "render a deterministic synthetic dataset"),
     (("train", "classifier"), "trainer.classifier.train", "train + export the distilled classifier"),
     (("train", "timeliness"), "trainer.timeliness.train", "train + export the timeliness model"),
     (("train", "early_action"), "trainer.early_action.train", "train + export the early-action predictor"),
@@ -29,12 +29,12 @@ def _build_parser() -> argparse.ArgumentParser:
     top = parser.add_subparsers(dest="command", required=True)
     for words, module, help_text in COMMANDS:
         if len(words) == 1:
-            sub = top.add_parser(words[0], help=help_text)
+            top.add_parser(words[0], help=help_text)
         else:
             if words[0] not in groups:
                 group_parser = top.add_parser(words[0], help=f"{words[0]} an engine")
                 groups[words[0]] = group_parser.add_subparsers(dest="engine", required=True)
-            sub = groups[words[0]].add_parser(words[1], help=help_text)
+            groups[words[0]].add_parser(words[1], help=help_text)
     return parser
 
 

@@ -24,7 +24,7 @@ from deploy_helpers import (
     worker_missing_reason,
 )
 
-from stream_tagger.broker import LocalBroker, free_port
+from stream_tagger.testing.broker import LocalBroker, free_port
 
 
 @pytest.fixture(scope="session")

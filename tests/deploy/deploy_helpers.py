@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -25,7 +24,7 @@ import pytest
 import yaml
 from kafka import KafkaProducer
 
-from stream_tagger.broker import LocalBroker, kafka_timeouts
+from stream_tagger.testing.broker import LocalBroker, kafka_timeouts
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"
@@ -60,7 +59,7 @@ def worker_missing_reason() -> str | None:
     """Why a real worker cannot run yet (the worker's modules are written concurrently), or None."""
     for module in (
         "stream_tagger.metrics",
-        "stream_tagger.http",
+        "stream_tagger.health",
         "stream_tagger.settings",
         "stream_tagger.cli",
     ):
@@ -156,10 +155,9 @@ def engine_repository(scratch: Path) -> Path:
     committed = REPO / "engines"
     if all(any(path.is_dir() for path in (committed / name).glob("*")) for name in ENGINE_NAMES):
         return committed
-    sys.path.insert(0, str(REPO / "tests" / "worker"))  # tiny_engines: contract-following ONNX graphs
-    from tiny_engines import write_engine_repository
+    from stream_tagger.engines.tiny import write_tiny_repository
 
-    return write_engine_repository(scratch)
+    return write_tiny_repository(scratch)
 
 
 def worker_env(broker: LocalBroker, topic: str, media: Path, engines: Path, port: int) -> dict[str, str]:

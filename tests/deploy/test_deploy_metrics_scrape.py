@@ -55,10 +55,12 @@ def module_scrape() -> Iterator[str]:
     metrics_module = pytest.importorskip(
         "stream_tagger.metrics", reason="the worker's metrics module is not written"
     )
-    http_module = pytest.importorskip("stream_tagger.http", reason="the worker's HTTP module is not written")
+    http_module = pytest.importorskip("stream_tagger.health", reason="the worker's HTTP module is not written")
     metrics = metrics_module.Metrics()
     exercise(metrics)
-    server = http_module.HealthServer(metrics, ready=lambda: True, host="127.0.0.1", port=0).start()
+    server = http_module.HealthServer(
+        metrics, alive=lambda: True, ready=lambda: True, host="127.0.0.1", port=0
+    ).start(on_fatal=lambda thread, exc: None)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:
             yield response.read().decode()

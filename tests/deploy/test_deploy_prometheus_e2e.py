@@ -16,7 +16,7 @@ import pytest
 import yaml
 from deploy_helpers import RULES, VALID_CLIPS, RunningWorker
 
-from stream_tagger.broker import free_port
+from stream_tagger.testing.broker import free_port
 
 START_TIMEOUT_S = 30.0
 QUERY_TIMEOUT_S = 60.0

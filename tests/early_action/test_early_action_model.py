@@ -4,9 +4,9 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from stream_tagger.memory_bank import vote
+from stream_tagger.engines.memory_bank import vote
 from trainer.early_action.model import EarlyActionEncoder, MemoryVoteModel, memory_logits
-from trainer.timeliness import onnx_io
+from trainer.export import check_parity, export_onnx
 
 
 def test_surrogate_prefers_the_class_of_the_nearest_reference():
@@ -25,9 +25,9 @@ def test_tiny_graph_vote_matches_numpy_and_a_new_bank_needs_no_reexport(tmp_path
         feats = model.encoder(torch.from_numpy(frames)).numpy()
     feeds = {"frames": frames, "memory_refs": feats[0, :3].copy(), "memory_labels": np.array([0, 1, 2], np.int64)}
     path = tmp_path / "model.onnx"
-    onnx_io.export_onnx(model, feeds, ["action_probs", "frame_votes", "features"], path,
-                        fixed_inputs=("memory_refs", "memory_labels"))
-    assert onnx_io.assert_parity(model, feeds, path) < 1e-4
+    export_onnx(model, feeds, ["action_probs", "frame_votes", "features"], path,
+                shared_inputs=("memory_refs", "memory_labels"))
+    assert check_parity(model, path, feeds) < 1e-4
     # When the bank changes size (a bigger memory) and is fed to the same graph
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     refs = np.concatenate([feats[1, :5], feats[0, :2]])

@@ -1,12 +1,12 @@
 """Memory bank (worker side, no torch): clustering, reference choice, vote, online update, atomic versions."""
 
-import json
 
 import numpy as np
 import pytest
 
-from stream_tagger.engine_manifest import MEMORY_NAME, MODEL_NAME, EngineManifest
-from stream_tagger.memory_bank import MemoryBank, kmeans, select_references, vote
+from stream_tagger.engines.manifest import MEMORY_NAME, MODEL_NAME, EngineManifest
+from stream_tagger.engines.memory_bank import MemoryBank, kmeans, select_references, vote
+from stream_tagger.engines.tiny import write_tiny_engine
 
 
 def blobs(centres, per=30, spread=0.05, seed=0):
@@ -46,45 +46,43 @@ def test_cosine_distance_ignores_length():
 
 
 def make_version(tmp_path):
-    bank = MemoryBank.build(blobs([[0, 0], [5, 5]]), np.repeat([0, 1], 30), ["left", "right"], clusters_per_class=2)
-    version = tmp_path / "early_action" / "1"
-    version.mkdir(parents=True)
-    (version / MODEL_NAME).write_bytes(b"onnx-bytes")
-    bank.save(version / MEMORY_NAME)
-    manifest = {"engine": "early_action", "version": 1, "inputs": [], "outputs": [], "labels": {"early_action": ["left", "right"]},
-                "sampling": {"frames": 8, "height": 64, "width": 64, "fraction": 0.1, "max_seconds": 2.0},
-                "training": {"command": "test", "seed": 0, "data_hash": "x"}, "sha256": {}}
-    EngineManifest.model_validate(manifest).write(version)
-    return version
+    """A published tiny early_action version whose bank is two blobs per class in 4-d."""
+    version = write_tiny_engine(tmp_path, "early_action")
+    classes = EngineManifest.load(version).labels["early_action"]
+    centres = [[10.0 * k, 0, 0, 0] for k in range(len(classes))]
+    features = blobs(centres, per=10)
+    bank = MemoryBank.build(features, np.repeat(np.arange(len(classes)), 10), classes, clusters_per_class=2)
+    bank.source_dir = version
+    return bank, version
 
 
-def test_add_reclusters_lazily_and_save_version_is_a_new_complete_version(tmp_path):
-    # Given a served version
-    version = make_version(tmp_path)
-    bank = MemoryBank.load(version)
+def test_add_reclusters_lazily_and_publish_makes_a_new_complete_version(tmp_path):
+    # Given a bank loaded beside a served version
+    bank, version = make_version(tmp_path)
     before = bank.feeds()
-    assert set(before["memory_labels"].tolist()) == {0, 1}
-    # When a confirmed clip of a far-away "left" style is added
-    bank.add(np.full((8, 2), [0.0, 20.0], np.float32), "left")
+    assert set(before["memory_labels"].tolist()) == set(range(6))
+    # When a confirmed clip of a far-away "turn_left" style is added
+    bank.add(np.full((8, 4), [0.0, 0.0, 0.0, 99.0], np.float32), "turn_left")
     assert bank.dirty
     feeds = bank.feeds()
     assert not bank.dirty and len(bank.labels) == 68
-    assert any(np.allclose(ref, [0, 20]) for ref in feeds["memory_refs"][feeds["memory_labels"] == 0])
-    new_dir = bank.save_version(version.parent)
-    # Then version 2 exists with the model, a bumped manifest with matching hashes, and the new bank
-    assert new_dir.name == "2" and (new_dir / MODEL_NAME).read_bytes() == b"onnx-bytes"
+    assert any(np.allclose(ref, [0, 0, 0, 99]) for ref in feeds["memory_refs"][feeds["memory_labels"] == 1])
+    new_dir = bank.publish(tmp_path)
+    # Then version 2 exists with the same model, a manifest with matching hashes, and the new bank
+    assert new_dir.name == "2"
+    assert (new_dir / MODEL_NAME).read_bytes() == (version / MODEL_NAME).read_bytes()
     manifest = EngineManifest.load(new_dir)
     assert manifest.version == 2 and set(manifest.sha256) == {MODEL_NAME, MEMORY_NAME}
     reloaded = MemoryBank.load(new_dir)
     assert np.array_equal(reloaded.feeds()["memory_refs"], feeds["memory_refs"])
-    assert len(MemoryBank.load(version).labels) == 60  # the old version is untouched
+    assert len(MemoryBank.load(version).labels) != 68  # the old version is untouched
     assert not [p for p in version.parent.iterdir() if p.name.startswith(".staging")]
 
 
 def test_unknown_label_is_rejected(tmp_path):
-    bank = MemoryBank.load(make_version(tmp_path))
+    bank, _ = make_version(tmp_path)
     with pytest.raises(ValueError):
-        bank.add(np.zeros(2, np.float32), "u_turn")
+        bank.add(np.zeros(4, np.float32), "moonwalk")
 
 
 def test_a_bank_built_from_more_vectors_than_it_may_hold_keeps_the_newest_per_class():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from gpu_helpers import write_tiny_engine
 
-from stream_tagger.engine_manifest import EngineManifest
+from stream_tagger.engines.manifest import EngineManifest
 
 
 @pytest.fixture

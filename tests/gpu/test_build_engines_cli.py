@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_helpers import tiny_feeds, write_tiny_engine
+from gpu_helpers import engine_feeds, write_tiny_engine
 
-from stream_tagger.runtime import make_runtime, tensorrt_available
+from stream_tagger.engines.repository import EngineInputs
+from stream_tagger.engines.runtime import make_runtime, tensorrt_available
 from trainer import build_engines
 from trainer.cli import main
 
@@ -45,9 +46,9 @@ def test_batched_inference_matches_one_call(tmp_path):
     version_dir = tmp_path / "engines" / "early_action" / "1"
     manifest = write_tiny_engine(version_dir)
     runtime = make_runtime("onnxruntime", version_dir, manifest)
-    feeds = tiny_feeds(batch=7)
-    # When run in batches of 3 (memory_* shared by every batch)
-    chunked = build_engines.batched(runtime.infer, feeds, max_batch=3)
+    feeds = engine_feeds(version_dir, manifest, batch=7)
+    # When run in batches of 3 (the memory bank, a constant, shared by every batch)
+    chunked = build_engines.batched(runtime.infer, EngineInputs.load(version_dir, manifest), feeds, max_batch=3)
     # Then the outputs equal one batch of 7
     whole = runtime.infer(feeds)
     for name in whole:

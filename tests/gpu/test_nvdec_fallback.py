@@ -9,8 +9,8 @@ import pytest
 from gpu_helpers import POLICY
 
 from stream_tagger.decode import DecodeLimits, make_decoder, nvdec
+from stream_tagger.engines.runtime import tensorrt_available
 from stream_tagger.errors import DecodeFailed
-from stream_tagger.runtime import tensorrt_available
 
 needs_no_gpu = pytest.mark.skipif(tensorrt_available(), reason="this machine has a GPU: NVDEC would be used")
 

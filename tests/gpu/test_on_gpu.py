@@ -17,7 +17,8 @@ import pytest
 from gpu_helpers import POLICY, engine_feeds, repository_engines, write_tiny_engine
 
 from stream_tagger.decode import make_decoder
-from stream_tagger.runtime import make_runtime, plans, tensorrt_available
+from stream_tagger.engines.repository import EngineInputs
+from stream_tagger.engines.runtime import make_runtime, plans, tensorrt_available
 
 pytestmark = [
     pytest.mark.gpu,
@@ -101,9 +102,9 @@ def test_nvdec_frames_match_pyav(tiny_video):
 def test_pipeline_end_to_end_nvdec_then_tensorrt(tmp_path, tiny_video):
     decoder = make_decoder("nvdec")
     for version_dir, manifest in _engines(tmp_path):
-        clip = decoder.decode(str(tiny_video), [manifest.sampling])
-        feeds = engine_feeds(version_dir, manifest, batch=1)
-        feeds["frames"] = clip.frames[manifest.sampling][None]
+        clip = decoder.decode(str(tiny_video), manifest.sampling_policies)
+        frames = {p: clip.frames[p][None] for p in manifest.sampling_policies}
+        feeds = EngineInputs.load(version_dir, manifest).feeds(frames, ["Breaking: storm hits the coast"])
         runtime = make_runtime("tensorrt", version_dir, manifest)
         outputs = runtime.infer(feeds)
         runtime.close()
@@ -115,7 +116,7 @@ def test_pipeline_end_to_end_nvdec_then_tensorrt(tmp_path, tiny_video):
 WORKER_ENV = {"STREAM_TAGGER_BACKEND": "tensorrt", "STREAM_TAGGER_DECODER": "nvdec"}
 
 
-@pytest.mark.skipif(importlib.util.find_spec("stream_tagger.cli") is None, reason="worker CLI not written yet")
+@pytest.mark.skipif(importlib.util.find_spec("stream_tagger.cli.main") is None, reason="worker CLI not written yet")
 def test_worker_tags_a_file_with_tensorrt(tiny_video, monkeypatch):
     """The worker's own path (`stream-tagger tag`) with backend=tensorrt on the repository engines."""
     if not repository_engines():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stream_tagger.runtime import plans
+from stream_tagger.engines.runtime import plans
 
 H100 = plans.GpuIdentity("NVIDIA H100 80GB HBM3", (9, 0), "10.13.3.9")
 

@@ -22,13 +22,14 @@ import jsonschema
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from stream_tagger.broker import LocalBroker, kafka_timeouts
+from stream_tagger.testing.broker import LocalBroker, kafka_timeouts
 
 TESTS = Path(__file__).parents[1]
 sys.path.insert(0, str(TESTS / "corpus"))  # the corpus builder is a script, not a package
 sys.path.insert(0, str(TESTS / "worker"))  # the worker team's tiny contract-following engines
 from make_corpus import EventCase, MediaCase, build_corpus, event_cases
-from tiny_engines import write_engine_repository
+
+from stream_tagger.engines.tiny import write_tiny_repository
 
 ENGINES = ("classifier", "timeliness", "early_action")
 REPO_ENGINES = TESTS.parent / "engines"
@@ -66,7 +67,7 @@ def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if all(any((v / "manifest.json").is_file() and (v / "model.onnx").is_file()
                for v in (REPO_ENGINES / name).glob("[0-9]*")) for name in ENGINES):
         return REPO_ENGINES
-    return write_engine_repository(tmp_path_factory.mktemp("engines"))
+    return write_tiny_repository(tmp_path_factory.mktemp("engines"))
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 RESULTS_TIMEOUT_S = 90.0
-#: Longer than the group session timeout (6 s, stream_tagger.broker.kafka_timeouts).
+#: Longer than the group session timeout (6 s, stream_tagger.testing.broker.kafka_timeouts).
 BROKER_FREEZE_S = 8.0
 
 

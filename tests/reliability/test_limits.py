@@ -16,7 +16,7 @@ from stream_tagger.decode import make_decoder
 from stream_tagger.errors import DecodeTimeout, EventError, TooLarge
 from stream_tagger.sampling import SamplingPolicy
 from stream_tagger.settings import Settings
-from stream_tagger.uri_policy import UriPolicy
+from stream_tagger.sources.policy import UriPolicy
 
 LIMIT_BYTES = 1000
 POLICY = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)

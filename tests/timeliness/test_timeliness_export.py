@@ -4,7 +4,8 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from trainer.timeliness import onnx_io
+from stream_tagger.engines.repository import describe_graph
+from trainer.export import check_parity, export_onnx
 from trainer.timeliness.model import TimelinessModel
 
 
@@ -16,12 +17,12 @@ def test_tiny_model_exports_with_parity(tmp_path):
              "title_ids": rng.integers(0, 64, (3, 32)).astype(np.int64)}
     feeds["title_ids"][1] = 0  # an empty title must not produce NaN
     path = tmp_path / "model.onnx"
-    onnx_io.export_onnx(model, feeds, ["timeliness_probs", "visual_probs", "text_probs"], path)
-    assert onnx_io.assert_parity(model, feeds, path) < 1e-4
+    export_onnx(model, feeds, ["timeliness_probs", "visual_probs", "text_probs"], path)
+    assert check_parity(model, path, feeds) < 1e-4
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     one = {name: value[:1] for name, value in feeds.items()}  # dynamic batch axis
     probs = session.run(["timeliness_probs"], one)[0]
     assert probs.shape == (1, 4) and np.isclose(probs.sum(), 1.0, atol=1e-5)
-    inputs, outputs = onnx_io.tensor_specs(path)
+    inputs, outputs = describe_graph(path)
     assert [(s.name, s.dtype, s.shape) for s in inputs] == [("frames", "uint8", ["batch", 8, 64, 64, 3]),
                                                             ("title_ids", "int64", ["batch", 32])]

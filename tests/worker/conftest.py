@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -11,20 +10,19 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # tiny_engines is a helper module beside this file
-from tiny_engines import write_engine_repository  # noqa: E402
+from stream_tagger.engines.tiny import write_tiny_repository
 
 
 @pytest.fixture(scope="session")
 def tiny_engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """engines/<engine>/1/ for all three engines, built with onnx.helper (version 1, per session)."""
-    return write_engine_repository(tmp_path_factory.mktemp("engines"))
+    return write_tiny_repository(tmp_path_factory.mktemp("engines"))
 
 
 @pytest.fixture(scope="session")
 def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three 2-second 96x96 H.264 clips (PyAV-encoded): synth-000.mp4 … synth-002.mp4."""
-    from stream_tagger.synth import make_clips
+    from stream_tagger.testing.clips import make_clips
 
     folder = tmp_path_factory.mktemp("clips")
     make_clips(folder, 3)

@@ -46,7 +46,7 @@ def test_engines_list_marks_the_served_versions(tiny_engine_dir):
 
 def test_missing_engines_are_a_clean_config_error(tmp_path, clip_dir):
     result = run_cli("tag", str(clip_dir / "synth-000.mp4"), engine_dir=tmp_path)
-    assert result.returncode == 2 and "no version of engine" in result.stderr
+    assert result.returncode == 2 and "no engine version under" in result.stderr
 
 
 def test_produce_publishes_one_event_per_file_keyed_by_video_id(broker, topic_factory, clip_dir, tmp_path):

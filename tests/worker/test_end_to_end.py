@@ -15,20 +15,20 @@ import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 from worker_helpers import PARTITIONS, Worker, read_topic, wait_until, worker_env
 
-from stream_tagger.engine_manifest import EngineManifest
-from stream_tagger.engines import ENGINE_NAMES, version_dirs
+from stream_tagger.engines.manifest import ENGINE_NAMES, EngineManifest
+from stream_tagger.engines.repository import list_versions
 
 EVENTS, CLIPS = 200, 12
 REPO_ENGINES = Path(__file__).parents[2] / "engines"
 
 
 def real_engines_present() -> bool:
-    return all(version_dirs(REPO_ENGINES / name) for name in ENGINE_NAMES)
+    return all(list_versions(REPO_ENGINES / name) for name in ENGINE_NAMES)
 
 
 @pytest.fixture(scope="module")
 def world_clips(tmp_path_factory) -> tuple[Path, list[dict]]:
-    generate = pytest.importorskip("trainer.world.dataset").generate_dataset
+    generate = pytest.importorskip("video_world.dataset").generate_dataset
     root = tmp_path_factory.mktemp("world")
     return root, generate(root, clips=CLIPS, seed=424242, workers=2)
 
@@ -129,7 +129,7 @@ TOLERANCE = 0.25
 def assert_tags_match_labels(by_id: dict[str, dict], truth: dict[str, dict]) -> None:
     """Real engines: each head's accuracy on these clips is about its measured accuracy (and above chance)."""
     for field, (engine, keys) in ACCURACY_KEYS.items():
-        metrics = EngineManifest.load(version_dirs(REPO_ENGINES / engine)[-1][1]).metrics
+        metrics = EngineManifest.load(list_versions(REPO_ENGINES / engine)[-1][1]).metrics
         measured = next((metrics[key] for key in keys if isinstance(metrics.get(key), float)), None)
         if measured is None:
             continue

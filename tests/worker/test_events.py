@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_tagger.errors import InvalidEvent, InvalidJson
-from stream_tagger.events import Origin, dlq_record, parse_event
+from stream_tagger.records import Origin, dlq_record, parse_event
 
 ORIGIN = Origin(topic="videos.new", partition=2, offset=41)
 

@@ -7,7 +7,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_tagger.http import HealthServer
+from stream_tagger.health import HealthServer
 from stream_tagger.metrics import Metrics
 
 
@@ -43,19 +43,25 @@ def test_lag_gauge_replaces_partitions_that_left():
     assert 'partition="0"' not in text
 
 
+def _status(url: str) -> int:
+    try:
+        return urllib.request.urlopen(url).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def test_http_endpoints():
-    ready = {"value": False}
-    server = HealthServer(Metrics(), lambda: ready["value"], "127.0.0.1", 0).start()
+    state = {"alive": True, "ready": False}
+    server = HealthServer(Metrics(), lambda: state["alive"], lambda: state["ready"], "127.0.0.1", 0)
+    server.start(on_fatal=lambda thread, exc: None)
     base = f"http://127.0.0.1:{server.port}"
     try:
-        assert urllib.request.urlopen(f"{base}/healthz").status == 200
-        try:
-            urllib.request.urlopen(f"{base}/readyz")
-            raise AssertionError("not ready yet must answer 503")
-        except urllib.error.HTTPError as exc:
-            assert exc.code == 503
-        ready["value"] = True
-        assert urllib.request.urlopen(f"{base}/readyz").status == 200
+        assert _status(f"{base}/healthz") == 200
+        assert _status(f"{base}/readyz") == 503  # not ready yet
+        state["ready"] = True
+        assert _status(f"{base}/readyz") == 200
         assert b"stream_tagger_events_tagged_total" in urllib.request.urlopen(f"{base}/metrics").read()
+        state["alive"] = False  # a part of the worker failed for good
+        assert _status(f"{base}/healthz") == 503
     finally:
         server.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka import TopicPartition
 
-from stream_tagger.kafka_io import OffsetTracker
+from stream_tagger.kafka.offsets import OffsetTracker
 
 P0, P1 = TopicPartition("videos.new", 0), TopicPartition("videos.new", 1)
 

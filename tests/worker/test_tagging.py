@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from stream_tagger.decode import make_decoder
-from stream_tagger.engines import EngineRepository
+from stream_tagger.engines.repository import EngineRepository
 from stream_tagger.errors import DecodeFailed, FetchFailed
-from stream_tagger.events import InputEvent
-from stream_tagger.tagging import RetryPolicy, Tagger
-from stream_tagger.uri_policy import UriPolicy
+from stream_tagger.records import InputEvent, StageTimes
+from stream_tagger.sources.policy import UriPolicy
+from stream_tagger.sources.retry import RetryPolicy
+from stream_tagger.tagger import Tagger
 
 
 @pytest.fixture
@@ -30,7 +29,7 @@ def _event(clip_dir, name: str, title: str = "Breaking: storm hits the coast") -
 def test_batch_of_events_gives_schema_valid_records(tagger, clip_dir, validate_tag_record):
     # Given three decoded clips
     names = ["synth-000.mp4", "synth-001.mp4", "synth-002.mp4"]
-    prepared = [tagger.prepare(_event(clip_dir, n), {"received": time.monotonic()}) for n in names]
+    prepared = [tagger.prepare(_event(clip_dir, n), n, StageTimes()) for n in names]
 
     # When the batch runs through the engines
     records = tagger.infer(prepared)
@@ -47,7 +46,7 @@ def test_batch_of_events_gives_schema_valid_records(tagger, clip_dir, validate_t
 
 
 def test_one_decode_serves_both_sampling_policies(tagger, clip_dir):
-    prepared = tagger.prepare(_event(clip_dir, "synth-000.mp4"), {"received": time.monotonic()})
+    prepared = tagger.prepare(_event(clip_dir, "synth-000.mp4"), None, StageTimes())
     assert len(tagger.policies) == 2
     assert set(prepared.clip.frames) == set(tagger.policies)
 
@@ -55,9 +54,9 @@ def test_one_decode_serves_both_sampling_policies(tagger, clip_dir):
 def test_missing_file_fails_without_retry_and_bad_bytes_fail_to_decode(tagger, clip_dir):
     (clip_dir / "text.mp4").write_text("not a video")
     with pytest.raises(FetchFailed):
-        tagger.prepare(_event(clip_dir, "absent.mp4"), {"received": 0.0})
+        tagger.prepare(_event(clip_dir, "absent.mp4"), None, StageTimes())
     with pytest.raises(DecodeFailed):
-        tagger.prepare(_event(clip_dir, "text.mp4"), {"received": 0.0})
+        tagger.prepare(_event(clip_dir, "text.mp4"), None, StageTimes())
 
 
 def test_retry_policy_retries_transient_errors_with_bounded_backoff():

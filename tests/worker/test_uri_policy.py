@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stream_tagger.errors import FetchFailed, TooLarge, UriForbidden
-from stream_tagger.uri_policy import UriPolicy
+from stream_tagger.sources.policy import UriPolicy
 
 
 @pytest.fixture

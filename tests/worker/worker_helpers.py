@@ -15,7 +15,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_tagger.broker import free_port, kafka_timeouts
+from stream_tagger.testing.broker import free_port, kafka_timeouts
 
 PARTITIONS = 4
 TIMEOUT_S = 30.0

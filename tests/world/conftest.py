@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainer.world.dataset import generate_dataset
+from video_world.dataset import generate_dataset
 
 #: Tiny clips keep the generator tests fast; the labels do not depend on the size.
 TINY = {"width": 96, "height": 96, "seconds": 1.2, "fps": 25}

@@ -10,8 +10,8 @@ import pytest
 
 from stream_tagger.decode import make_decoder
 from stream_tagger.sampling import SamplingPolicy
-from trainer.world.dataset import generate_dataset
-from trainer.world.encode import CODECS
+from video_world.dataset import generate_dataset
+from video_world.encode import CODECS
 
 POLICY = SamplingPolicy(frames=8, height=64, width=64, fraction=0.1, max_seconds=2.0)
 FFMPEG = shutil.which("ffmpeg")

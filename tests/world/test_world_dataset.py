@@ -12,9 +12,9 @@ import pytest
 from stream_tagger.sampling import SamplingPolicy
 from trainer import cli, data
 from trainer.data import load_dataset, load_frames
-from trainer.world.labels import CATEGORIES, EARLY_ACTIONS, QUALITY_GRADES, TAG_CATEGORY, TIMELINESS_CLASSES
-from trainer.world.spec import WorldOptions, sample_clip
-from trainer.world.titles import CUE_WORDS
+from video_world.labels import CATEGORIES, EARLY_ACTIONS, QUALITY_GRADES, TAG_CATEGORY, TIMELINESS_CLASSES
+from video_world.spec import WorldOptions, sample_clip
+from video_world.titles import CUE_WORDS
 
 FIELDS = {"clip_id", "file", "category", "tags", "true_tags", "quality", "timeliness", "ttl_hours", "early_action",
           "title", "evidence", "codec", "fps", "frames", "width", "height", "seconds", "seed"}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trainer.world.dataset import generate_dataset
+from video_world.dataset import generate_dataset
 
 
 def _snapshot(directory: Path) -> dict[str, bytes]:

@@ -9,10 +9,10 @@ import pytest
 
 from stream_tagger.decode import make_decoder
 from stream_tagger.sampling import SamplingPolicy
-from trainer.world.agent import BRAKE_ALONG, BRAKE_ON, BRAKE_SIDE, BRAKES, LAMP_ALONG, LAMP_ON, LAMP_SIDE
-from trainer.world.degrade import POOR_BLOCK_PX
-from trainer.world.render import layout, render_clip, write_clip
-from trainer.world.spec import ClipSpec, WorldOptions, sample_clip
+from video_world.agent import BRAKE_ALONG, BRAKE_ON, BRAKE_SIDE, BRAKES, LAMP_ALONG, LAMP_ON, LAMP_SIDE
+from video_world.degrade import POOR_BLOCK_PX
+from video_world.render import layout, render_clip, write_clip
+from video_world.spec import ClipSpec, WorldOptions, sample_clip
 
 CLASSIFIER_POLICY = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)
 OPTIONS = WorldOptions(width=160, height=160, seconds=1.2)

@@ -11,7 +11,7 @@ import torch
 
 from stream_tagger.sampling import SamplingPolicy
 from trainer.data import load_dataset, load_frames
-from trainer.world.labels import CATEGORIES, QUALITY_GRADES, TAGS
+from video_world.labels import CATEGORIES, QUALITY_GRADES, TAGS
 
 POLICY = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)
 

@@ -14,8 +14,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stream_tagger.aggregation import AggregationRule, aggregate_tags
-from stream_tagger.engine_manifest import EngineManifest
-from stream_tagger.runtime import make_runtime
+from stream_tagger.engines.manifest import EngineManifest
+from stream_tagger.engines.repository import load_engine
 from trainer.classifier.clips import ClipSet, load_clips
 from trainer.classifier.metrics import classifier_metrics, confusion, micro_f1, per_label_average_precision
 from trainer.common import save_confusion_png
@@ -46,10 +46,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def infer(version_dir: Path, manifest: EngineManifest, clips: ClipSet, batch: int) -> dict[str, np.ndarray]:
-    runtime = make_runtime("onnxruntime", version_dir, manifest)
+    engine = load_engine(version_dir, "onnxruntime")
+    (policy,) = engine.sampling_policies
     frames = clips.frames.numpy()
-    parts = [runtime.infer({"frames": frames[i:i + batch]}) for i in tqdm(range(0, len(frames), batch), desc="ort")]
-    runtime.close()
+    parts = [engine.infer({policy: frames[i:i + batch]}, [""] * len(frames[i:i + batch]))
+             for i in tqdm(range(0, len(frames), batch), desc="ort")]
+    engine.close()
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 

@@ -8,13 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from stream_tagger.engine_manifest import TensorSpec
+from stream_tagger.engines.manifest import Preprocessing
 from trainer.classifier.clips import POLICY
 from trainer.classifier.nets import MEAN, STD, Preprocess, Student
 from trainer.export import check_parity, export_onnx
-from trainer.world.labels import CATEGORIES, QUALITY_GRADES, TAGS
 
-INPUT_NAMES = ["frames"]
 OUTPUT_NAMES = ["category_probs", "tag_probs", "frame_tag_probs", "quality_probs"]
 
 
@@ -30,18 +28,7 @@ class ServingClassifier(nn.Module):
                 torch.sigmoid(out["frame_tag_logits"]), torch.softmax(out["quality_logits"], dim=1))
 
 
-def tensor_specs() -> tuple[list[TensorSpec], list[TensorSpec]]:
-    steps = POLICY.frames
-    inputs = [TensorSpec(name="frames", dtype="uint8", shape=["batch", steps, POLICY.height, POLICY.width, 3])]
-    outputs = [TensorSpec(name="category_probs", dtype="float32", shape=["batch", len(CATEGORIES)]),
-               TensorSpec(name="tag_probs", dtype="float32", shape=["batch", len(TAGS)]),
-               TensorSpec(name="frame_tag_probs", dtype="float32", shape=["batch", steps, len(TAGS)]),
-               TensorSpec(name="quality_probs", dtype="float32", shape=["batch", len(QUALITY_GRADES)])]
-    return inputs, outputs
-
-
-PREPROCESSING = {"input": "uint8 RGB [batch, T, H, W, 3]", "scale": 1 / 255, "mean": [MEAN] * 3, "std": [STD] * 3,
-                 "layout": "NTCHW inside the graph"}
+PREPROCESSING = Preprocessing(mean=(MEAN,) * 3, std=(STD,) * 3)
 
 
 def export_classifier(student: Student, path: Path, seed: int = 0, atol: float = 1e-4) -> float:
@@ -49,7 +36,6 @@ def export_classifier(student: Student, path: Path, seed: int = 0, atol: float =
     model = ServingClassifier(student).eval()
     shape = (POLICY.frames, POLICY.height, POLICY.width, 3)
     rng = np.random.default_rng(seed)
-    example = torch.from_numpy(rng.integers(0, 256, (2, *shape), dtype=np.uint8))
-    export_onnx(model, [example], path, INPUT_NAMES, OUTPUT_NAMES)
+    export_onnx(model, {"frames": rng.integers(0, 256, (2, *shape), dtype=np.uint8)}, OUTPUT_NAMES, path)
     return max(check_parity(model, path, {"frames": rng.integers(0, 256, (batch, *shape), dtype=np.uint8)}, atol)
                for batch in (1, 16))

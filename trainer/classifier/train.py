@@ -6,10 +6,7 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,16 +14,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stream_tagger.engine_manifest import MODEL_NAME, TrainingRecord
+from stream_tagger.engines.manifest import MODEL_NAME, FramesFeed, TrainingRecord
+from stream_tagger.engines.repository import publish_version
 from trainer.classifier.clips import POLICY, ClipSet, load_clips
 from trainer.classifier.metrics import classifier_metrics, mean_average_precision
 from trainer.classifier.nets import GatedQualityTeachers, Student, parameter_count
 from trainer.classifier.selection import FEATURE_SIZE, select_teachers
-from trainer.classifier.serving import PREPROCESSING, ServingClassifier, export_classifier, tensor_specs
+from trainer.classifier.serving import PREPROCESSING, ServingClassifier, export_classifier
 from trainer.classifier.stages import Budget, predict, train_gate, train_label_teacher, train_student
 from trainer.common import seed_everything
-from trainer.export import write_engine_version
-from trainer.world.labels import CATEGORIES, QUALITY_GRADES, TAGS
+from trainer.export import command_line, dataset_hash
+from video_world.labels import CATEGORIES, QUALITY_GRADES, TAGS
 
 DEFAULT_AGGREGATION = {"rule": "pooled_threshold", "threshold": 0.5, "top_n": 3, "min_frames": 2,
                        "frame_threshold": 0.5}
@@ -113,18 +111,16 @@ def serve_torch(student: Student, clips: ClipSet, batch_size: int = 64) -> dict[
 
 
 def export_version(student: Student, args: argparse.Namespace, metrics: dict, clips: int, seconds: float) -> Path:
-    inputs, outputs = tensor_specs()
     with tempfile.TemporaryDirectory() as scratch:
         model_path = Path(scratch) / MODEL_NAME
         parity = export_classifier(student, model_path, args.seed)
-        fields = {"inputs": inputs, "outputs": outputs, "sampling": POLICY, "preprocessing": PREPROCESSING,
-                  "labels": {"category": list(CATEGORIES), "tags": list(TAGS), "quality": list(QUALITY_GRADES)},
-                  "serving": {"aggregation": DEFAULT_AGGREGATION},
-                  "training": TrainingRecord(command=shlex.join(["stream-tagger-train", *sys.argv[1:]]), seed=args.seed,
-                                             data_hash=data_hash(args.data), data_clips=clips, seconds=round(seconds, 1)),
-                  "metrics": {**metrics, "ort_parity_max_abs_diff": parity}}
-        return write_engine_version(args.out, "classifier", fields, {MODEL_NAME: model_path})
-
-
-def data_hash(directory: Path) -> str:
-    return "sha256:" + hashlib.sha256((directory / "manifest.jsonl").read_bytes()).hexdigest()
+        return publish_version(
+            args.out, "classifier", {MODEL_NAME: model_path},
+            feeds={"frames": FramesFeed(sampling=POLICY)},
+            labels={"category": list(CATEGORIES), "tags": list(TAGS), "quality": list(QUALITY_GRADES)},
+            preprocessing=PREPROCESSING,
+            serving={"aggregation": DEFAULT_AGGREGATION},
+            training=TrainingRecord(command=command_line(), seed=args.seed, data_hash=dataset_hash(args.data),
+                                    data_clips=clips, seconds=round(seconds, 1)),
+            metrics={**metrics, "ort_parity_max_abs_diff": parity},
+        )

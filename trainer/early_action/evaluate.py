@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_tagger.engine_manifest import EngineManifest
-from stream_tagger.memory_bank import MemoryBank
-from stream_tagger.runtime import make_runtime
+from stream_tagger.engines.repository import LoadedEngine, load_engine
+from stream_tagger.sampling import SamplingPolicy
 from trainer.data import load_dataset, load_frames
 from trainer.timeliness.scoring import plot_confusion, summary
 
@@ -26,26 +25,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
 
 
-def predict(runtime, bank: MemoryBank, frames: np.ndarray) -> np.ndarray:
-    memory = bank.feeds()
-    shares = [runtime.infer({"frames": np.array(frames[s:s + 64]), **memory})["action_probs"]
+def predict(engine: LoadedEngine, policy: SamplingPolicy, frames: np.ndarray) -> np.ndarray:
+    """Predicted classes of ``frames`` (decoded with ``policy``), fed the way the worker feeds them."""
+    served = engine.sampling_policies[0]
+    shares = [engine.infer({served: np.array(frames[s:s + 64])}, [""] * len(frames[s:s + 64]))["action_probs"]
               for s in range(0, len(frames), 64)]
     return np.concatenate(shares).argmax(1)
 
 
 def run(args: argparse.Namespace) -> int:
-    manifest = EngineManifest.load(args.engine)
+    engine = load_engine(args.engine, "onnxruntime")
+    manifest, (served,) = engine.manifest, engine.sampling_policies
     labels = manifest.labels["early_action"]
     rows = load_dataset(args.data)
     truth = np.asarray([labels.index(row["early_action"]) for row in rows])
-    runtime, bank = make_runtime("onnxruntime", args.engine, manifest), MemoryBank.load(args.engine)
-    report = summary(truth, predict(runtime, bank, load_frames(args.data, manifest.sampling)), labels)
+    report = summary(truth, predict(engine, served, load_frames(args.data, served)), labels)
     by_fraction = {}
     for fraction in args.fractions:
-        policy = manifest.sampling.model_copy(update={"fraction": fraction})
-        by_fraction[f"{fraction:g}"] = float((predict(runtime, bank, load_frames(args.data, policy)) == truth).mean())
-    runtime.close()
-    report.update(engine=manifest.ref, data=str(args.data), trained_fraction=manifest.sampling.fraction,
+        policy = served.model_copy(update={"fraction": fraction})
+        by_fraction[f"{fraction:g}"] = float((predict(engine, policy, load_frames(args.data, policy)) == truth).mean())
+    engine.close()
+    report.update(engine=manifest.ref, data=str(args.data), trained_fraction=served.fraction,
                   accuracy_by_fraction=by_fraction)
     plot_confusion(np.asarray(report["confusion"]), labels, f"early action {manifest.ref}", args.results / "confusion.png")
     plot_fractions(by_fraction, args.results / "accuracy_by_fraction.png")

@@ -11,6 +11,7 @@ A single-frame classifier is trained too, as the baseline that proves the task n
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -19,14 +20,22 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from stream_tagger.engine_manifest import MEMORY_NAME, MODEL_NAME, TrainingRecord
-from stream_tagger.memory_bank import REFERENCE_RULES, MemoryBank
+from stream_tagger.engines.manifest import (
+    MEMORY_NAME,
+    MODEL_NAME,
+    ConstantFeed,
+    FramesFeed,
+    Preprocessing,
+    TrainingRecord,
+)
+from stream_tagger.engines.memory_bank import REFERENCE_RULES, MemoryBank
+from stream_tagger.engines.repository import publish_version
 from stream_tagger.sampling import SamplingPolicy
 from trainer.data import load_dataset, load_frames
 from trainer.early_action.model import EarlyActionEncoder, MemoryVoteModel, memory_logits
-from trainer.timeliness import onnx_io
+from trainer.export import check_parity, command_line, dataset_hash, export_onnx
 from trainer.timeliness.model import MEAN, STD, FrameCNN
-from trainer.world.labels import EARLY_ACTIONS
+from video_world.labels import EARLY_ACTIONS
 
 BATCH = 32
 CLASSES = len(EARLY_ACTIONS)
@@ -198,20 +207,27 @@ def held_out_metrics(model: MemoryVoteModel, bank: MemoryBank, held_out) -> dict
 
 
 def export(model, bank: MemoryBank, args, metrics, seconds, held_out, clips) -> Path:
-    version_dir = onnx_io.next_version_dir(args.out, "early_action", args.version)
     feeds = {"frames": np.array(held_out[0][:4]), **bank.feeds()}
-    onnx_io.export_onnx(model, feeds, ["action_probs", "frame_votes", "features"], version_dir / MODEL_NAME,
-                        fixed_inputs=("memory_refs", "memory_labels"))
-    metrics["parity_max_abs"] = onnx_io.assert_parity(model, feeds, version_dir / MODEL_NAME)
-    bank.save(version_dir / MEMORY_NAME)
-    training = TrainingRecord(command=onnx_io.command_line(), seed=args.seed, data_hash=onnx_io.data_hash(args.data),
-                              data_clips=clips, seconds=round(seconds, 1), aux_epochs=args.aux_epochs,
-                              memory_epochs=args.memory_epochs)
-    onnx_io.write_manifest(
-        version_dir, engine="early_action", labels={"early_action": list(EARLY_ACTIONS)}, sampling=policy(args.fraction),
-        preprocessing={"layout": "NTHWC uint8 RGB", "scale": 1 / 255, "mean": MEAN, "std": STD},
-        serving={"vote": "majority of per-frame nearest references", "distance": args.distance,
-                 "clusters_per_class": args.clusters, "reference_rule": args.rule, "memory": MEMORY_NAME},
-        training=training, metrics={"eval_data_hash": onnx_io.data_hash(args.eval_data), **metrics})
+    with tempfile.TemporaryDirectory() as scratch:
+        model_path, bank_path = Path(scratch) / MODEL_NAME, Path(scratch) / MEMORY_NAME
+        export_onnx(model, feeds, ["action_probs", "frame_votes", "features"], model_path,
+                    shared_inputs=("memory_refs", "memory_labels"))
+        metrics["parity_max_abs"] = check_parity(model, model_path, feeds)
+        bank.save(bank_path)
+        training = TrainingRecord(command=command_line(), seed=args.seed, data_hash=dataset_hash(args.data),
+                                  data_clips=clips, seconds=round(seconds, 1), aux_epochs=args.aux_epochs,
+                                  memory_epochs=args.memory_epochs)
+        version_dir = publish_version(
+            args.out, "early_action", {MODEL_NAME: model_path, MEMORY_NAME: bank_path},
+            feeds={"frames": FramesFeed(sampling=policy(args.fraction)),
+                   "memory_refs": ConstantFeed(file=MEMORY_NAME, key="refs"),
+                   "memory_labels": ConstantFeed(file=MEMORY_NAME, key="ref_labels")},
+            labels={"early_action": list(EARLY_ACTIONS)},
+            preprocessing=Preprocessing(mean=(MEAN,) * 3, std=(STD,) * 3),
+            serving={"vote": "majority of per-frame nearest references", "distance": args.distance,
+                     "clusters_per_class": args.clusters, "reference_rule": args.rule},
+            training=training, metrics={"eval_data_hash": dataset_hash(args.eval_data), **metrics},
+            version=args.version,
+        )
     print(f"wrote {version_dir}", flush=True)
     return version_dir

@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stream_tagger.engine_manifest import EngineManifest
-from stream_tagger.runtime import make_runtime
-from stream_tagger.text import HashedTokenizer
+from stream_tagger.engines.repository import load_engine
 from trainer.data import load_dataset, load_frames
 from trainer.timeliness.scoring import plot_confusion, summary
 
@@ -23,18 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    manifest = EngineManifest.load(args.engine)
+    engine = load_engine(args.engine, "onnxruntime")
+    manifest, (policy,) = engine.manifest, engine.sampling_policies
     labels = manifest.labels["timeliness"]
     rows = load_dataset(args.data)
-    frames = load_frames(args.data, manifest.sampling)
-    ids = HashedTokenizer.from_config(manifest.serving["tokenizer"]).encode_batch([row["title"] for row in rows])
-    runtime = make_runtime("onnxruntime", args.engine, manifest)
+    frames = load_frames(args.data, policy)
+    titles = [row.get("title", "") for row in rows]
     outputs = {"timeliness_probs": [], "visual_probs": [], "text_probs": []}
     for start in range(0, len(rows), 64):
-        result = runtime.infer({"frames": np.array(frames[start:start + 64]), "title_ids": ids[start:start + 64]})
+        result = engine.infer({policy: np.array(frames[start:start + 64])}, titles[start:start + 64])
         for name in outputs:
             outputs[name].append(result[name])
-    runtime.close()
+    engine.close()
     truth = np.asarray([labels.index(row["timeliness"]) for row in rows])
     predicted = {name: np.concatenate(values).argmax(1) for name, values in outputs.items()}
     report = summary(truth, predicted["timeliness_probs"], labels)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,14 +12,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from stream_tagger.engine_manifest import MODEL_NAME, TrainingRecord
+from stream_tagger.engines.manifest import MODEL_NAME, FramesFeed, Preprocessing, TitleFeed, TrainingRecord
+from stream_tagger.engines.repository import publish_version
 from stream_tagger.sampling import SamplingPolicy
 from stream_tagger.text import HashedTokenizer
 from trainer.data import load_dataset, load_frames
-from trainer.timeliness import modulation, onnx_io
+from trainer.export import check_parity, command_line, dataset_hash, export_onnx
+from trainer.timeliness import modulation
 from trainer.timeliness.evaluate import evidence_breakdown
 from trainer.timeliness.model import MEAN, STD, TimelinessModel
-from trainer.world.labels import TIMELINESS_CLASSES, TIMELINESS_TTL_HOURS
+from video_world.labels import TIMELINESS_CLASSES, TIMELINESS_TTL_HOURS
 
 POLICY = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)
 BATCH = 32
@@ -110,18 +113,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def export(model, tokenizer, args, metrics, history, seconds, splits) -> Path:
-    version_dir = onnx_io.next_version_dir(args.out, "timeliness", args.version)
     (train, held_out) = splits
     feeds = {"frames": np.asarray(held_out[0][:4]), "title_ids": held_out[1][:4]}
-    onnx_io.export_onnx(model, feeds, ["timeliness_probs", "visual_probs", "text_probs"], version_dir / MODEL_NAME)
-    metrics["parity_max_abs"] = onnx_io.assert_parity(model, feeds, version_dir / MODEL_NAME)
-    training = TrainingRecord(command=onnx_io.command_line(), seed=args.seed, data_hash=onnx_io.data_hash(args.data),
-                              data_clips=len(train[2]), seconds=round(seconds, 1), modulation=not args.no_modulation,
-                              alpha=args.alpha, heads=args.heads, coefficient_log=history)
-    onnx_io.write_manifest(
-        version_dir, engine="timeliness", labels={"timeliness": list(TIMELINESS_CLASSES)}, sampling=POLICY,
-        preprocessing={"layout": "NTHWC uint8 RGB", "scale": 1 / 255, "mean": MEAN, "std": STD},
-        serving={"tokenizer": tokenizer.config(), "ttl_hours": dict(TIMELINESS_TTL_HOURS)},
-        training=training, metrics={"eval_data_hash": onnx_io.data_hash(args.eval_data), **metrics})
+    with tempfile.TemporaryDirectory() as scratch:
+        model_path = Path(scratch) / MODEL_NAME
+        export_onnx(model, feeds, ["timeliness_probs", "visual_probs", "text_probs"], model_path)
+        metrics["parity_max_abs"] = check_parity(model, model_path, feeds)
+        training = TrainingRecord(command=command_line(), seed=args.seed, data_hash=dataset_hash(args.data),
+                                  data_clips=len(train[2]), seconds=round(seconds, 1), modulation=not args.no_modulation,
+                                  alpha=args.alpha, heads=args.heads, coefficient_log=history)
+        version_dir = publish_version(
+            args.out, "timeliness", {MODEL_NAME: model_path},
+            feeds={"frames": FramesFeed(sampling=POLICY), "title_ids": TitleFeed(tokenizer=tokenizer.config())},
+            labels={"timeliness": list(TIMELINESS_CLASSES)},
+            preprocessing=Preprocessing(mean=(MEAN,) * 3, std=(STD,) * 3),
+            serving={"ttl_hours": dict(TIMELINESS_TTL_HOURS)},
+            training=training, metrics={"eval_data_hash": dataset_hash(args.eval_data), **metrics},
+            version=args.version,
+        )
     print(f"wrote {version_dir}", flush=True)
     return version_dir

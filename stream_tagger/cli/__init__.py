@@ -1,0 +1,5 @@
+"""The ``stream-tagger`` command line."""
+
+from stream_tagger.cli.main import main
+
+__all__ = ["main"]
