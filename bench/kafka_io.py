@@ -83,13 +83,15 @@ class RecordCollector:
     fetch wait so the arrival time is the record's, not the poll loop's.
     """
 
-    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+    def __init__(self, bootstrap: str, topics: list[str], isolation_level: str = "read_uncommitted") -> None:
         self.arrivals: dict[str, float] = {}
         self.records: dict[str, dict] = {}
         self.failed: set[str] = set()
         self._stop = threading.Event()
+        self._paused = threading.Event()
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False
+            bootstrap_servers=bootstrap, fetch_max_wait_ms=10, enable_auto_commit=False,
+            isolation_level=isolation_level,  # read_committed: what an exactly-once consumer downstream sees
         )
         self._topics = topics
         self._assign()
@@ -123,8 +125,18 @@ class RecordCollector:
         self._consumer.assign(partitions)
         self._consumer.seek_to_beginning(*partitions)
 
+    def pause(self) -> None:
+        """Stop fetching (no broker round trips) until ``resume``: nothing is expected meanwhile."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._paused.is_set():
+                time.sleep(0.05)
+                continue
             for tp, messages in self._consumer.poll(timeout_ms=50).items():
                 arrived = time.time()
                 for message in messages:

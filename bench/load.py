@@ -1,4 +1,4 @@
-"""Load generators against the worker's input topic: a burst (throughput) and an open loop (latency).
+"""Load generators against the worker's input topic: a backlog (steady throughput) and an open loop (latency).
 
 Every event has a fresh video_id, goes to partitions in turn (so two workers get equal shares) and
 records its send time, which the collector's arrival time is compared with.
@@ -6,7 +6,6 @@ records its send time, which the collector's arrival time is compared with.
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -25,7 +24,8 @@ class Load:
     #: Makes ids unique across sessions that share the output topics (no dash: ids are split on it).
     session: str = "s"
     sent: dict[str, float] = field(default_factory=dict)
-    _sequence: itertools.count = field(default_factory=itertools.count)
+    #: Number of the next event: it picks the video (cycling over the set) and the partition.
+    sequence: int = 0
 
     def __post_init__(self) -> None:
         self._producer = producer(self.bootstrap, linger_ms=0)
@@ -39,7 +39,7 @@ class Load:
         for index in range(count):
             if rate:
                 _sleep_until(started + index / rate)
-            number = next(self._sequence)
+            number, self.sequence = self.sequence, self.sequence + 1
             video = self.videos[number % len(self.videos)]
             event = make_event(video, f"{self.session}{tag}-{number}-{video.name}")
             self.sent[event["video_id"]] = event["bench_sent_at"]
@@ -50,28 +50,23 @@ class Load:
         self._producer.flush()
         return ids
 
-    def throughput(self, count: int, timeout_s: float) -> float:
-        """videos/s for a burst of ``count``: from the first send to the last record's arrival."""
-        ids = self.send(count, tag="burst")
-        if not self.collector.wait_for(ids, timeout_s):
-            missing = sum(i not in self.collector.arrivals for i in ids)
-            raise TimeoutError(f"{missing}/{count} events got no record within {timeout_s:.0f}s")
-        first = min(self.sent[i] for i in ids)
-        last = max(self.collector.arrivals[i] for i in ids)
-        return count / (last - first)
+    def latency(self, rate: float, count: int, timeout_s: float, discard: int = 0) -> dict:
+        """Open loop at ``rate``: event→tag milliseconds overall and per video, plus the worker's stages.
 
-    def latency(self, rate: float, count: int, timeout_s: float) -> dict:
-        """Open loop at ``rate``: event→tag milliseconds overall and per video, plus the worker's stages."""
+        The first ``discard`` events (the level's warm-up, before its queue reaches steady state) are
+        sent and answered but left out of the figures.
+        """
         ids = self.send(count, rate=rate, tag=f"rate{rate:.2f}")
         complete = self.collector.wait_for(ids, timeout_s)
-        done = [i for i in ids if i in self.collector.arrivals]
+        done = [i for i in ids[discard:] if i in self.collector.arrivals]
         millis = {i: (self.collector.arrivals[i] - self.sent[i]) * 1000 for i in done}
         by_video: dict[str, list[float]] = {}
         for video_id, ms in millis.items():
             by_video.setdefault(video_id.split("-", 2)[2], []).append(ms)
         return {
             "rate_per_s": round(rate, 3),
-            "events": count,
+            "events": count - discard,
+            "discarded_warm_up_events": discard,
             "answered": len(done),
             "complete": complete,
             "failed": sum(i in self.collector.failed for i in done),

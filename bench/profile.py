@@ -23,8 +23,13 @@ STAGES = (
 )
 
 
-def start(pid: int, seconds: int, out_path: Path, rate: int = 50) -> subprocess.Popen:
-    """Begin recording ``pid`` for ``seconds``; the caller puts the worker under load meanwhile."""
+def start(pid: int, seconds: int, out_path: Path, rate: int = 50, gil: bool = False) -> subprocess.Popen:
+    """Begin recording ``pid`` for ``seconds``; the caller puts the worker under load meanwhile.
+
+    ``gil``: record only the thread holding the GIL at each sample (``py-spy --gil``), in ``pid`` only
+    (a decode process has a GIL of its own), so the samples say how much of the wall time the GIL
+    was held, and by which thread.
+    """
     py_spy = shutil.which("py-spy")
     if py_spy is None:
         raise RuntimeError("profiling needs py-spy (pip install py-spy)")
@@ -37,7 +42,8 @@ def start(pid: int, seconds: int, out_path: Path, rate: int = 50) -> subprocess.
         str(seconds),
         "--rate",
         str(rate),
-        "--subprocesses",
+        *([] if gil else ["--subprocesses"]),
+        *(["--gil"] if gil else []),
         "--threads",
         "--nonblocking",
         "--full-filenames",
@@ -66,6 +72,19 @@ def summarise(raw_path: Path, top: int = 12) -> dict:
         "thread_share": {name: round(n / total, 3) for name, n in threads.most_common()},
         "top_self": share(self_time),
         "top_inclusive": share(inclusive),
+    }
+
+
+def gil_summary(raw_path: Path, rate: int, seconds: float) -> dict:
+    """Share of the wall time some thread held the GIL, overall and by thread (from a ``gil`` recording).
+
+    Sampling ticks where no thread held the GIL leave no sample, so held share = samples / ticks.
+    """
+    _, threads = _read(raw_path)
+    ticks = rate * seconds
+    return {
+        "gil_held_share": round(sum(threads.values()) / ticks, 3),
+        "gil_held_share_by_thread": {name: round(n / ticks, 3) for name, n in threads.most_common()},
     }
 
 

@@ -16,8 +16,10 @@ def render(results: dict) -> str:
         ),
         "",
     ]
-    lines += _throughput(results) + [""] + _latency(results.get("latency") or {}) + [""]
+    lines += _throughput(results) + [""] + _steady(results) + [""] + _cpu(results) + [""]
+    lines += _latency(results.get("latency") or {}) + [""] + _per_video(results.get("decode") or {}) + [""]
     lines += _inference(results.get("inference") or {}) + [""] + _variants(results.get("variants") or {})
+    lines += [""] + _gil(results.get("profile") or {})
     return "\n".join(lines) + "\n"
 
 
@@ -28,19 +30,23 @@ def _cell(figure: dict | None) -> str:
 
 
 def _throughput(results: dict) -> list[str]:
+    decode = results.get("decode") or {}
     rows = [
-        ("decode bound (best of 1 process, 2 processes, 2 threads)", "decode"),
-        ("naive baseline", "naive"),
-        ("stream-tagger, 1 worker process", "worker"),
-        ("stream-tagger, 2 worker processes", "scaling"),
+        (f"decode bound, served policies ({decode.get('mode', 'best mode')})", decode.get("videos_per_s")),
+        (f"decode bound, today's: every frame ({decode.get('today_mode', 'best mode')})", decode.get("today_videos_per_s")),
+        ("naive baseline", (results.get("naive") or {}).get("videos_per_s")),
+        ("stream-tagger, 1 worker process", (results.get("worker") or {}).get("videos_per_s")),
+        ("stream-tagger, 2 worker processes", (results.get("scaling") or {}).get("videos_per_s")),
     ]
-    lines = ["| videos/s, median (min–max) of 3 | |", "|---|---|"]
-    lines += [f"| {label} | {_cell((results.get(key) or {}).get('videos_per_s'))} |" for label, key in rows]
+    count = results.get("repetitions", 3)
+    lines = [f"| videos/s, median (min–max) of {count}, steady state | |", "|---|---|"]
+    lines += [f"| {label} | {_cell(figure)} |" for label, figure in rows]
     summary = results["summary"]
     lines += [
         "",
         (
             f"worker / decode bound = **{summary['worker_over_decode_bound']}**, "
+            f"served decode bound / today's = **{summary.get('served_decode_bound_over_today')}**, "
             f"worker / naive = **{summary['worker_over_naive']}**, "
             f"2 workers / 1 = **{summary['two_workers_over_one']}**"
         ),
@@ -48,9 +54,85 @@ def _throughput(results: dict) -> list[str]:
     return lines
 
 
+def _steady(results: dict) -> list[str]:
+    """Every repetition in the order it ran (A B A B …), so drift shows."""
+    steady = results.get("steady") or {}
+    if not steady:
+        return []
+    lines = [
+        f"Repetitions ({steady['events_per_repetition']} events each; rate over the "
+        f"{steady['events_per_repetition'] - 1 - 2 * steady['skipped_at_each_end']} completions between the "
+        f"{steady['skipped_at_each_end']}th and the {steady['skipped_at_each_end']}th from last), in run order:",
+        "",
+        "| # | what | videos/s | window s | frames decoded/video | busy cores | worker (+ decode processes) | "
+        "broker | bench | other processes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    worker_reps = iter(steady["worker"]["repetitions"])
+    bound_reps = {k: iter(v["repetitions"]) for k, v in steady["decode_bound"]["by_mode"].items()}
+    for index, name in enumerate(steady["order"], 1):
+        rep = next(worker_reps) if name == "worker" else next(bound_reps[name])
+        cpu = rep.get("cpu") or {}
+        cores = cpu.get("processes_cores") or {}
+        groups = [cores.get(k) for k in ("worker", "worker children (decode processes)", "broker")]
+        bench = next((v for k, v in cores.items() if k.startswith("bench")), None)
+        lines.append(
+            f"| {index} | {name} | {rep['videos_per_s']:.2f} | {rep['window_s']} | "
+            f"{rep.get('frames_decoded_per_video', '')} | {cpu.get('busy_cores', '')} | {groups[0]} (+ {groups[1]}) | "
+            f"{groups[2]} | {bench} | {cores.get('other processes (not this bench)')} |"
+        )
+    return lines
+
+
+def _cpu(results: dict) -> list[str]:
+    """Where the cores went during the worker's repetitions (mean over them)."""
+    reps = [r.get("cpu") or {} for r in ((results.get("steady") or {}).get("worker") or {}).get("repetitions", [])]
+    reps = [r for r in reps if "cores" in r]
+    if not reps:
+        return []
+    mean = lambda values: round(sum(values) / len(values), 3)
+    lines = ["| during the worker's repetitions (mean) | busy | idle | iowait | steal |", "|---|---|---|---|---|"]
+    for core in reps[0]["cores"]:
+        cells = [mean([r["cores"][core][k] for r in reps]) for k in ("busy", "idle", "iowait", "steal")]
+        lines.append(f"| {core} | " + " | ".join(map(str, cells)) + " |")
+    lines += ["", "| process | cores |", "|---|---|"]
+    for group in reps[0]["processes_cores"]:
+        lines.append(f"| {group} | {mean([r['processes_cores'].get(group, 0.0) for r in reps])} |")
+    lines += ["", "| worker threads | threads | on CPU | run-queue wait | off CPU (GIL, I/O or no work) |",
+              "|---|---|---|---|---|"]
+    for name, first in reps[0]["worker_threads"].items():
+        values = [r["worker_threads"].get(name, {}) for r in reps]
+        cells = [mean([v.get(k, 0.0) for v in values]) for k in ("on_cpu", "runqueue_wait", "off_cpu")]
+        lines.append(f"| {name} | {first['threads']} | " + " | ".join(map(str, cells)) + " |")
+    return lines
+
+
+def _per_video(decode: dict) -> list[str]:
+    per_video = decode.get("per_video") or {}
+    if not per_video:
+        return []
+    configs = list(per_video)
+    lines = [
+        "| video | " + " | ".join(f"{c}: ms / frames decoded" for c in configs) + " |",
+        "|---|" + "---|" * len(configs),
+    ]
+    for video in per_video[configs[0]]:
+        cells = [f"{per_video[c][video]['ms']} / {per_video[c][video]['frames_decoded']}" for c in configs]
+        lines.append(f"| {video} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _gil(profile: dict) -> list[str]:
+    gil = profile.get("gil") or {}
+    if "gil_held_share" not in gil:
+        return []
+    by_thread = ", ".join(f"{k} {v}" for k, v in gil["gil_held_share_by_thread"].items())
+    return [f"GIL held {gil['gil_held_share']:.0%} of the wall time during the profile (py-spy --gil): {by_thread}."]
+
+
 def _latency(latency: dict) -> list[str]:
     lines = [
-        "| load | rate/s | events | p50 ms | p95 ms | p99 ms | worker stages (median ms) |",
+        "| load | rate/s | events (s) | p50 ms | p95 ms | p99 ms | worker stages (median ms) |",
         "|---|---|---|---|---|---|---|",
     ]
     for level, data in latency.items():
@@ -59,7 +141,7 @@ def _latency(latency: dict) -> list[str]:
         ms = data["latency_ms"]
         stages = ", ".join(f"{k} {v}" for k, v in data.get("worker_stage_ms", {}).items())
         lines.append(
-            f"| {level} | {data['rate_per_s']} | {data['answered']}/{data['events']} | {ms['p50']} | "
+            f"| {level} | {data['rate_per_s']} | {data['answered']}/{data['events']} ({data.get('seconds', '')}) | {ms['p50']} | "
             f"{ms['p95']} | {ms['p99']} | {stages} |"
         )
     return lines

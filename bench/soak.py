@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench import machine
+from bench.cpu import children
 from bench.engines import ENGINES_DIR, newest_engines
 from bench.kafka_io import broker
 from bench.load import Load
@@ -27,7 +28,11 @@ RSS_FACTOR, RSS_SLACK_MB = 1.2, 50.0
 
 
 def rss_mb(pid: int) -> float:
-    """Resident set size of ``pid`` from /proc (VmRSS, kB)."""
+    """Resident set size of ``pid`` and of its decode processes (children), from /proc (VmRSS, kB)."""
+    return sum(_own_rss_mb(p) for p in [pid, *children(pid)])
+
+
+def _own_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

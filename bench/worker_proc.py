@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.cpu import children
+
 PREFIX = "STREAM_TAGGER_"
 
 
@@ -59,6 +61,16 @@ class WorkerProcess:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def freeze(self) -> None:
+        """SIGSTOP the worker and its decode processes: an idle worker still polls Kafka, which the
+        decode bound must not pay for. ``thaw`` resumes them (the worker then rejoins its group)."""
+        for pid in [self.pid, *children(self.pid)]:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in [*children(self.pid), self.pid]:
+            os.kill(pid, signal.SIGCONT)
 
     def stop(self, timeout_s: float = 20.0) -> int:
         """SIGTERM (graceful drain), then SIGKILL if it does not exit in time."""

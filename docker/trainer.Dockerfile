@@ -13,6 +13,7 @@ COPY docker/constraints /tmp/constraints
 COPY pyproject.toml README.md ./
 COPY stream_tagger ./stream_tagger
 COPY trainer ./trainer
+COPY video_world ./video_world
 # torch's CPU wheels live on its own index; everything else comes from PyPI.
 RUN /opt/venv/bin/pip install --constraint /tmp/constraints/trainer.txt \
         --extra-index-url https://download.pytorch.org/whl/cpu ".[train]"

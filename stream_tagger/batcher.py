@@ -10,7 +10,7 @@ T = TypeVar("T")
 
 
 class Batcher(Generic[T]):
-    def __init__(self, source: "queue.Queue[T]", max_size: int, max_wait_s: float) -> None:
+    def __init__(self, source: queue.Queue[T], max_size: int, max_wait_s: float) -> None:
         self.source = source
         self.max_size = max_size
         self.max_wait_s = max_wait_s

@@ -9,8 +9,12 @@
      │    ├── DecodeFailed          code=decode_failed   the bytes are not a decodable video
      │    ├── TooLarge              code=too_large       a resource limit was exceeded
      │    ├── DecodeTimeout         code=timeout         decoding took longer than allowed
-     │    └── EngineFailed          code=engine_failed   inference raised
-     └── ConfigError                the worker cannot start (bad settings, missing engines)
+     │    ├── FetchTimeout          code=timeout         fetching took longer than allowed (a stalled server)
+     │    ├── EngineFailed          code=engine_failed   inference raised
+     │    ├── UnknownLabel          code=unknown_label   a confirmed label the engine does not have
+     │    └── GuardRefused          code=guard_refused   its memory update was refused by the guard
+     ├── ConfigError                the worker cannot start (bad settings, missing engines)
+     └── DecodeProcessDied          a decode process exited: fatal to the worker, like a dead thread
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ class StreamTaggerError(Exception):
 
 class ConfigError(StreamTaggerError):
     """Raised when settings or the engine repository make it impossible to start."""
+
+
+class DecodeProcessDied(StreamTaggerError):
+    """Raised when a decode process has exited; the worker stops (exit 1), its events are redelivered."""
 
 
 class EventError(StreamTaggerError):
@@ -81,10 +89,28 @@ class DecodeTimeout(EventError):
     code = "timeout"
 
 
+class FetchTimeout(EventError):
+    """Raised when reading a video's bytes exceeds its total deadline (connect, every read, all ranges)."""
+
+    code = "timeout"
+
+
 class EngineFailed(EventError):
     """Raised when an engine's inference fails."""
 
     code = "engine_failed"
+
+
+class UnknownLabel(EventError):
+    """Raised when a confirmation names a label outside the engine's labels (a taxonomy mismatch)."""
+
+    code = "unknown_label"
+
+
+class GuardRefused(EventError):
+    """Raised for each confirmation of a memory update whose bank the accuracy guard refused to publish."""
+
+    code = "guard_refused"
 
 
 DLQ_CODES: tuple[str, ...] = (
@@ -96,4 +122,6 @@ DLQ_CODES: tuple[str, ...] = (
     "too_large",
     "timeout",
     "engine_failed",
+    "unknown_label",
+    "guard_refused",
 )

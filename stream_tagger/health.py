@@ -7,8 +7,8 @@ also fails while no partition is assigned or the worker is stopping.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -32,7 +32,7 @@ class HealthServer:
     def port(self) -> int:
         return self._server.server_address[1]
 
-    def start(self, on_fatal: OnFatal) -> "HealthServer":
+    def start(self, on_fatal: OnFatal) -> HealthServer:
         self._thread = start_supervised("http", self._server.serve_forever, self._metrics, on_fatal)
         return self
 
@@ -45,7 +45,7 @@ def _make_handler(
     metrics: Metrics, alive: Callable[[], bool], ready: Callable[[], bool]
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 self._reply(200, metrics.exposition(), CONTENT_TYPE_LATEST)

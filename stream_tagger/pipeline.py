@@ -3,7 +3,8 @@
 ``submit(message, raw)`` hands one message to the decode threads; decoded events queue for the
 inference thread, which batches them (max size / max wait), runs the engines and hands each result to
 ``on_tagged`` or ``on_failed``. Every event ends in exactly one of the two callbacks. Decoding of the
-next events overlaps inference of the current batch.
+next events overlaps inference of the current batch. When the tagger decodes in processes
+(``decode_stage.DecodeProcesses``), each decode thread waits on its own child, off the GIL.
 
 The decode threads are daemon threads fed by a queue (not a ThreadPoolExecutor, whose threads the
 interpreter joins at exit): an input that holds a thread past every deadline cannot hold up a
@@ -20,7 +21,8 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from stream_tagger.batcher import Batcher
-from stream_tagger.errors import DecodeFailed, EngineFailed, EventError, TooLarge
+from stream_tagger.decode_stage import IDLE_CHECK_S
+from stream_tagger.errors import DecodeFailed, DecodeProcessDied, EngineFailed, EventError, TooLarge
 from stream_tagger.metrics import Metrics
 from stream_tagger.records import Prepared, StageTimes, parse_event
 from stream_tagger.settings import Settings
@@ -54,7 +56,7 @@ class Pipeline(Generic[M]):
         self._closed = threading.Event()
         self._threads: list[threading.Thread] = []
 
-    def start(self) -> "Pipeline[M]":
+    def start(self) -> Pipeline[M]:
         for index in range(self.settings.decode_workers):
             self._threads.append(start_supervised(f"decode-{index}", self._decode_loop, self.metrics, self._on_fatal))
         self._threads.append(start_supervised("inference", self._inference_loop, self.metrics, self._on_fatal))
@@ -74,7 +76,11 @@ class Pipeline(Generic[M]):
     # ---- decode threads --------------------------------------------------------------------------
     def _decode_loop(self) -> None:
         while True:
-            task = self._tasks.get()
+            try:
+                task = self._tasks.get(timeout=IDLE_CHECK_S)
+            except queue.Empty:  # idle: a decode process that died meanwhile must not wait for an event
+                self.tagger.check_decoding()
+                continue
             if task is _STOP or self._closed.is_set():
                 return
             message, raw, times = task
@@ -83,6 +89,8 @@ class Pipeline(Generic[M]):
             except EventError as exc:
                 self._on_failed(message, exc)
                 continue
+            except DecodeProcessDied:  # like a dead thread: fatal (supervision), the event is redelivered
+                raise
             except Exception as exc:  # a bug on one input: its event gets a DLQ record, the thread goes on
                 log.exception("unexpected decode-stage failure")
                 self.metrics.unexpected_errors.labels(stage="decode").inc()

@@ -13,7 +13,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,9 +46,13 @@ class InputEvent(BaseModel):
 
 
 def parse_event(raw: bytes | None) -> InputEvent:
-    """Bytes → event; any problem raises InvalidJson or InvalidEvent, never anything else."""
+    """Bytes → event; any problem raises InvalidJson or InvalidEvent, never anything else.
+
+    Strings follow the module's rule from the start (lone surrogates → U+FFFD): a title cut in the
+    middle of a UTF-16 pair by some client must not keep its video from being tagged.
+    """
     try:
-        payload = json.loads(raw) if raw is not None else None
+        payload = _cleaned(json.loads(raw)) if raw is not None else None
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidJson(f"message is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(payload, dict):
@@ -57,6 +61,16 @@ def parse_event(raw: bytes | None) -> InputEvent:
         return InputEvent.model_validate(payload)
     except (ValidationError, RecursionError) as exc:
         raise InvalidEvent(f"invalid event: {_short_errors(exc)}") from exc
+
+
+def _cleaned(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(key): _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
+    return value
 
 
 def _short_errors(exc: Exception) -> str:
@@ -92,7 +106,7 @@ def key_bytes(key: str | None) -> bytes | None:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -146,6 +160,8 @@ def tag_record(
         "frames": item.clip.frames_decoded,
         "seconds_covered": item.clip.seconds_covered,
     }
+    if item.clip.bytes_fetched is not None:
+        record["decode"]["bytes_fetched"] = item.clip.bytes_fetched
     record["latency_ms"] = {
         "queue": times.ms(times.received, times.fetch),
         "decode": times.ms(times.decode, times.decoded),

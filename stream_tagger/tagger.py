@@ -7,11 +7,14 @@ Engines are swapped between batches only, so one batch never mixes versions.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
 from stream_tagger.decode import Decoder, make_decoder
+from stream_tagger.decode_stage import DecodeProcesses, fetch_and_decode
+from stream_tagger.engines.manifest import ENGINE_NAMES
 from stream_tagger.engines.record_fields import RecordFields, record_fields
 from stream_tagger.engines.repository import EngineRepository, LoadedEngine
 from stream_tagger.errors import EngineFailed
@@ -33,17 +36,30 @@ class Tagger:
         uri_policy: UriPolicy,
         retry: RetryPolicy,
         worker_id: str,
+        processes: DecodeProcesses | None = None,
     ) -> None:
         self.repository = repository
         self.decoder = decoder
         self.uri_policy = uri_policy
         self.retry = retry
         self.worker_id = worker_id
+        #: When set, events are fetched and decoded in these child processes (``decode_stage``).
+        self.processes = processes
         self._bind_engines()
 
     @classmethod
-    def from_settings(cls, settings: Settings, metrics: Metrics) -> "Tagger":
-        """Load the engines (the best version of each) and build the tagger; metrics follow every swap."""
+    def from_settings(
+        cls,
+        settings: Settings,
+        metrics: Metrics,
+        engines: Sequence[str] = ENGINE_NAMES,
+        decode_processes: bool | None = None,
+    ) -> Tagger:
+        """Load the engines (the best version of each) and build the tagger; metrics follow every swap.
+
+        ``decode_processes`` (default: ``settings.decode_in_processes``, pyav only) starts one decode
+        process per decode worker.
+        """
 
         def served(new: LoadedEngine, old: LoadedEngine | None) -> None:
             previous = old.manifest.version if old is not None else None
@@ -56,11 +72,17 @@ class Tagger:
             on_change=served,
             on_failure=lambda engine, path, exc: metrics.engine_refused.labels(engine=engine).inc(),
             check=record_fields,
+            engines=engines,
         )
         repository.load()
         retry = RetryPolicy(settings.retry_attempts, settings.retry_backoff_s, settings.retry_backoff_max_s)
         decoder = make_decoder(settings.decoder, settings.decode_limits())
-        return cls(repository, decoder, UriPolicy.from_settings(settings), retry, settings.worker_id)
+        policy = UriPolicy.from_settings(settings, on_close=metrics.observe_fetch)
+        in_processes = settings.decode_in_processes if decode_processes is None else decode_processes
+        processes = None
+        if in_processes and settings.decoder == "pyav":
+            processes = DecodeProcesses(settings, settings.decode_workers, on_fetch=metrics.observe_fetch)
+        return cls(repository, decoder, policy, retry, settings.worker_id, processes)
 
     def _bind_engines(self) -> None:
         self.engines = self.repository.served
@@ -78,12 +100,16 @@ class Tagger:
         return swapped
 
     def prepare(self, event: InputEvent, message: M, times: StageTimes, source: Any = None) -> Prepared[M]:
-        """Open and decode one event (decode pool thread). Raises EventError (with ``attempts``)."""
+        """Fetch and decode one event (decode pool thread), both retried together. Raises EventError
+        (with ``attempts``). ``source`` (an open file or a path) replaces fetching ``event.uri``."""
         times.fetch = time.monotonic()
-        if source is None:
-            source, _ = self.retry.run(lambda: self.uri_policy.open(event.uri))
-        times.decode = time.monotonic()
-        clip, _ = self.retry.run(lambda: self.decoder.decode(source, self.policies))
+        if source is not None:
+            times.decode = times.fetch
+            clip, _ = self.retry.run(lambda: self.decoder.decode(source, self.policies))
+        elif self.processes is not None:  # the same stage, retries included, in a decode process
+            clip = self.processes.read(event.uri, self.policies, times)
+        else:
+            clip, _ = self.retry.run(lambda: fetch_and_decode(self.uri_policy, self.decoder, event.uri, self.policies, times))
         times.decoded = time.monotonic()
         return Prepared(event, clip, times, message)
 
@@ -114,6 +140,13 @@ class Tagger:
         except Exception as exc:  # a runtime bug must DLQ the batch, not kill the worker
             raise EngineFailed(f"{engine.ref}: {exc}") from exc
 
+    def check_decoding(self) -> None:
+        """Raise DecodeProcessDied when a decode process has exited (nothing to check in-process)."""
+        if self.processes is not None:
+            self.processes.check()
+
     def close(self) -> None:
         self.repository.close()
         self.decoder.close()
+        if self.processes is not None:
+            self.processes.close()

@@ -32,7 +32,7 @@ class HashedTokenizer:
     scheme: str = "blake2b-8/nfkc-casefold/v1"
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "HashedTokenizer":
+    def from_config(cls, config: dict[str, Any]) -> HashedTokenizer:
         values = dict(config)
         values["char_ngrams"] = tuple(values.get("char_ngrams", cls.char_ngrams))
         return cls(**values)

@@ -101,3 +101,36 @@ def poll_records() -> Callable[..., list]:
     that polls two members in turn can loop forever against Tansu (see tests/kafka/test_broker.py).
     """
     return _poll_records
+
+
+# ---- a listener that wants TLS and a SASL login, as production's does --------------------------------
+SASL_USER, SASL_PASSWORD = "tagger", "correct horse battery staple"
+
+
+@pytest.fixture(scope="session")
+def sasl_login() -> tuple[str, str]:
+    """(user, password) that ``secure_broker`` accepts (SCRAM-SHA-256/512 or PLAIN)."""
+    return SASL_USER, SASL_PASSWORD
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory):
+    """A CA, the server certificate it signed for 127.0.0.1, and an unrelated CA (stream_tagger.testing.certs)."""
+    from stream_tagger.testing.certs import make_tls_files
+
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def secure_broker(tls_files) -> Iterator[LocalBroker]:
+    """SASL_SSL: TLS with the session's CA, then a login as SASL_USER. Served by the local broker's gateway,
+    since Tansu 0.6.0 can serve neither itself (stream_tagger/testing/gateway.py)."""
+    with LocalBroker(tls=tls_files, sasl_users={SASL_USER: SASL_PASSWORD}) as local_broker:
+        yield local_broker
+
+
+@pytest.fixture(scope="session")
+def tls_broker(tls_files) -> Iterator[LocalBroker]:
+    """SSL: TLS with the session's CA, no login."""
+    with LocalBroker(tls=tls_files) as local_broker:
+        yield local_broker

@@ -133,9 +133,10 @@ def batched(infer, inputs: EngineInputs, feeds: dict[str, np.ndarray], max_batch
 
 def evaluation_feeds(version_dir: Path, manifest: EngineManifest, data_dir: Path, clips: int) -> dict:
     """Every input of the engine, built the way the worker builds it, from the first ``clips`` clips."""
-    from trainer.data import load_dataset, load_frames
+    from trainer.datasets.format import Dataset
+    from trainer.datasets.views import FramesView, cached_view
 
-    dataset = load_dataset(data_dir)
+    dataset = Dataset.load(data_dir)
     rows = list(range(min(clips, len(dataset))))
-    frames = {policy: load_frames(data_dir, policy, rows=rows) for policy in manifest.sampling_policies}
-    return EngineInputs.load(version_dir, manifest).feeds(frames, [dataset[i].get("title", "") for i in rows])
+    frames = {policy: cached_view(dataset, FramesView(policy)).read_many(rows) for policy in manifest.sampling_policies}
+    return EngineInputs.load(version_dir, manifest).feeds(frames, [dataset.rows[i].title or "" for i in rows])

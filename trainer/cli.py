@@ -10,15 +10,30 @@ import argparse
 import importlib
 import sys
 
+from trainer.datasets.format import DatasetError
+
 # (command words, module, help)
 COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("make-dataset",), "video_world.dataset", "render a deterministic synthetic dataset"),
+    (("make-photo-clips",), "trainer.photo_clips", "pan/zoom clips of real photographs, one folder per class"),
+    (("import", "folders"), "trainer.importers.folders", "import a folder-per-category tree"),
+    (("import", "csv"), "trainer.importers.csv_file", "import a CSV of manifest fields"),
+    (("import", "kinetics"), "trainer.importers.kinetics", "import a Kinetics annotation CSV + local videos"),
     (("train", "classifier"), "trainer.classifier.train", "train + export the distilled classifier"),
     (("train", "timeliness"), "trainer.timeliness.train", "train + export the timeliness model"),
     (("train", "early_action"), "trainer.early_action.train", "train + export the early-action predictor"),
+    (("train", "quality"), "trainer.quality.train", "train the classifier's fragment quality branch + export"),
+    (("ablate", "classifier"), "trainer.ablation.classifier", "label-teacher mechanisms on vs off, several seeds"),
+    (("ablate", "timeliness"), "trainer.ablation.timeliness", "gradient modulation and heads on vs off, several seeds"),
+    (("ablate", "early_action"), "trainer.ablation.early_action", "memory-network mechanisms on vs off, several seeds"),
+    (("ablate", "quality"), "trainer.ablation.quality", "quality distillation mechanisms on vs off, several seeds"),
+    (("attach-quality",), "trainer.quality.attach", "carry a fragment quality branch onto another classifier version"),
     (("evaluate", "classifier"), "trainer.classifier.evaluate", "evaluate a classifier engine"),
     (("evaluate", "timeliness"), "trainer.timeliness.evaluate", "evaluate a timeliness engine"),
     (("evaluate", "early_action"), "trainer.early_action.evaluate", "evaluate an early-action engine"),
+    (("evaluate", "quality-ladder"), "trainer.quality.ladder",
+     "quality score vs bitrate on real photographs (JSON + plot)"),
+    (("adopt-decode",), "trainer.adopt_decode", "serve an engine with another decode setting if accuracy holds"),
     (("build-engines",), "trainer.build_engines", "build TensorRT plans for every engine (GPU)"),
 ]
 
@@ -32,7 +47,8 @@ def _build_parser() -> argparse.ArgumentParser:
             top.add_parser(words[0], help=help_text)
         else:
             if words[0] not in groups:
-                group_parser = top.add_parser(words[0], help=f"{words[0]} an engine")
+                noun = "a dataset" if words[0] == "import" else "an engine" if words[0] != "ablate" else "a trainer"
+                group_parser = top.add_parser(words[0], help=f"{words[0]} {noun}")
                 groups[words[0]] = group_parser.add_subparsers(dest="engine", required=True)
             groups[words[0]].add_parser(words[1], help=help_text)
     return parser
@@ -55,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog="stream-tagger-train " + " ".join(words))
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(argv[len(words):])) or 0)
+    args = parser.parse_args(argv[len(words):])
+    try:
+        return int(module.run(args) or 0)
+    except DatasetError as exc:  # bad input is a clear line, never a traceback
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

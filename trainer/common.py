@@ -11,17 +11,20 @@ import numpy as np
 import torch
 
 
-def seed_everything(seed: int, threads: int = 2) -> None:
-    """Same seed → same weights; the thread cap keeps the shared 2-core machine usable."""
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Same seed → same weights (on every rank); ``threads`` caps torch's CPU threads when given."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(threads)
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 @dataclass
 class Convergence:
-    """A loss has converged when it drops below ``threshold`` or stops improving for ``patience`` rounds.
+    """A loss has converged when it drops to ``threshold``, when it changes by at most ``min_change``
+    between two rounds (the label-teacher document's absolute rules, ¶48 and ¶55; ``None`` = off), or
+    when it stops improving for ``patience`` rounds (the plateau rule).
 
     ``max_rounds`` bounds the CPU budget whatever the loss does.
     """
@@ -30,6 +33,7 @@ class Convergence:
     patience: int = 2
     min_delta: float = 1e-3
     max_rounds: int = 10
+    min_change: float | None = None
     history: list[float] = field(default_factory=list)
 
     def update(self, loss: float) -> bool:
@@ -37,9 +41,18 @@ class Convergence:
         self.history.append(loss)
         if loss <= self.threshold or len(self.history) >= self.max_rounds:
             return True
+        if self.min_change is not None and len(self.history) >= 2 and \
+                abs(self.history[-1] - self.history[-2]) <= self.min_change:
+            return True
         best_before = min(self.history[:-self.patience], default=float("inf"))
         recent_best = min(self.history[-self.patience:])
         return len(self.history) > self.patience and recent_best > best_before - self.min_delta
+
+    def state_dict(self) -> dict:
+        return {"history": list(self.history)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history = list(state["history"])
 
 
 def save_confusion_png(matrix: np.ndarray, labels: Sequence[str], title: str, path: Path) -> Path:

@@ -20,7 +20,7 @@ OPSET = 17
 
 
 def export_onnx(module: torch.nn.Module, feeds: Mapping[str, np.ndarray], output_names: Sequence[str], path: Path,
-                shared_inputs: Sequence[str] = ()) -> Path:
+                shared_inputs: Sequence[str] = (), opset: int = OPSET) -> Path:
     """Trace ``module(*feeds.values())`` to ``path``. Every input and output gets a dynamic "batch" axis 0,
     except ``shared_inputs`` (the same for every clip, e.g. a memory bank), whose axis 0 is "refs"."""
     axes = {name: {0: "refs" if name in shared_inputs else "batch"} for name in feeds}
@@ -28,7 +28,7 @@ def export_onnx(module: torch.nn.Module, feeds: Mapping[str, np.ndarray], output
     module.eval()
     torch.onnx.export(module, tuple(torch.from_numpy(value) for value in feeds.values()), str(path),
                       input_names=list(feeds), output_names=list(output_names), dynamic_axes=axes,
-                      opset_version=OPSET, dynamo=False)
+                      opset_version=opset, dynamo=False)
     return Path(path)
 
 

@@ -14,9 +14,10 @@ from video_world import draw
 
 WHITE, DARK = (245, 245, 245), (30, 30, 35)
 LIVE_RED = (225, 20, 30)
-#: Badge width and height at 160 px, per class.
+#: Badge width and height at 160 px, per class (and, for world v2, per pair of classes: ``group_*``).
 BADGE_SIZE: dict[str, tuple[float, float]] = {
     "hours": (30, 13), "days": (44, 11), "weeks": (18, 18), "evergreen": (20, 20),
+    "group_a": (16, 16), "group_b": (16, 16),
 }
 LIVE_PERIOD, LIVE_ON = 12, 9  # frames: the LIVE badge is shown 9 frames out of every 12
 
@@ -90,4 +91,17 @@ def _leaf(canvas: np.ndarray, x: float, y: float, s: float) -> None:
     draw.line(canvas, (cx - 5 * s, cy + 5 * s), (cx + 5 * s, cy - 5 * s), 1.2 * s, (25, 110, 45))
 
 
-_PAINTERS = {"hours": _live, "days": _date, "weeks": _calendar, "evergreen": _leaf}
+def _group_a(canvas: np.ndarray, x: float, y: float, s: float) -> None:
+    """World v2: the badge of "hours or days" — a red dot in a white ring."""
+    draw.disc(canvas, x + 8 * s, y + 8 * s, 8 * s, WHITE)
+    draw.disc(canvas, x + 8 * s, y + 8 * s, 5.5 * s, (210, 40, 40))
+
+
+def _group_b(canvas: np.ndarray, x: float, y: float, s: float) -> None:
+    """World v2: the badge of "weeks or evergreen" — a blue square in a white frame."""
+    draw.rect(canvas, x, y, x + 16 * s, y + 16 * s, WHITE)
+    draw.rect(canvas, x + 3 * s, y + 3 * s, x + 13 * s, y + 13 * s, (40, 80, 210))
+
+
+_PAINTERS = {"hours": _live, "days": _date, "weeks": _calendar, "evergreen": _leaf,
+             "group_a": _group_a, "group_b": _group_b}

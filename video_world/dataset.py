@@ -1,6 +1,8 @@
 """``stream-tagger-train make-dataset``: render a deterministic synthetic dataset.
 
-Writes ``OUT/clips/<clip_id>.<ext>`` and ``OUT/manifest.jsonl`` (one line per clip, in clip order).
+Writes a dataset in the documented format (docs/datasets.md): ``OUT/clips/<clip_id>.<ext>``,
+``OUT/manifest.jsonl`` (one line per clip, in clip order) and ``OUT/taxonomy.json`` (the world's label
+sets). The trainers read it like any other dataset; the world is one producer among the importers.
 The same seed and options give byte-identical files whatever the number of workers: each clip has
 its own random streams seeded from (seed, index) and is encoded single-threaded.
 """
@@ -16,10 +18,14 @@ from dataclasses import fields
 from pathlib import Path
 
 from video_world.encode import CODECS, file_extension
+from video_world.labels import taxonomy
 from video_world.render import write_clip
 from video_world.spec import WorldOptions, manifest_row, sample_clip
 
 MANIFEST_NAME = "manifest.jsonl"
+QUALITY_LABELS = ("painted", "measured")
+WORLDS = ("v1", "v2")
+TAXONOMY_NAME = "taxonomy.json"
 CLIPS_DIR = "clips"
 
 
@@ -31,6 +37,10 @@ def generate_dataset(out: str | os.PathLike, clips: int, seed: int, workers: int
         raise ValueError("seed and clips must be non-negative")
     if world.codec not in CODECS:
         raise ValueError(f"unknown codec {world.codec!r}; expected one of {sorted(CODECS)}")
+    if world.world not in WORLDS:
+        raise ValueError(f"unknown world {world.world!r}; expected one of {WORLDS}")
+    if world.quality_labels not in QUALITY_LABELS:
+        raise ValueError(f"unknown quality labels {world.quality_labels!r}; expected one of {QUALITY_LABELS}")
     out = Path(out)
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     jobs = [(out, seed, index, world) for index in range(clips)]
@@ -42,12 +52,17 @@ def generate_dataset(out: str | os.PathLike, clips: int, seed: int, workers: int
     rows = list(results)
     manifest = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     (out / MANIFEST_NAME).write_text(manifest, encoding="utf-8")
+    (out / TAXONOMY_NAME).write_text(json.dumps(taxonomy(world.world), indent=2) + "\n", encoding="utf-8")
     return rows
 
 
 def _make_clip(job: tuple[Path, int, int, WorldOptions]) -> dict:
     out, seed, index, world = job
     spec = sample_clip(seed, index, world)
+    if world.quality_labels == "measured":  # its own codec, size and file name: see video_world.measured
+        from video_world.measured import write_measured_clip
+
+        return write_measured_clip(spec, out, CLIPS_DIR)
     relative = f"{CLIPS_DIR}/{spec.clip_id}.{file_extension(world.codec)}"
     write_clip(spec, out / relative)
     return manifest_row(spec, relative)
@@ -78,7 +93,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="probability that the title carries the timeliness evidence (default 0.75)")
     parser.add_argument("--visual-cue-rate", default=defaults["visual_cue_rate"], type=float,
                         help="probability that the picture carries the timeliness evidence (default 0.75)")
+    parser.add_argument("--quality-labels", default=defaults["quality_labels"], choices=QUALITY_LABELS,
+                        help="painted: grades are pixel operations on --size renders (default); measured: "
+                             "upload-sized renders (360p-1080p) degraded by real encoders, graded by SSIM/PSNR "
+                             "against their pristine render (docs/quality.md; use a short --seconds, e.g. 1.2)")
     parser.add_argument("--workers", default=2, type=int, help="worker processes (default 2)")
+    parser.add_argument("--world", default=defaults["world"], choices=WORLDS,
+                        help="v1: the original world (default); v2: categories by co-occurring tags, long-tailed "
+                             "noisy tags, timeliness needing both modalities, long early-action windows "
+                             "(video_world/v2.py; docs/datasets.md)")
+    parser.add_argument("--title-noise", default=defaults["title_noise"], type=float,
+                        help="world v2: probability that a title's timeliness cue is wrong (default 0.08)")
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -97,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         args.out, args.clips, args.seed, workers=args.workers, progress=True,
         width=width, height=height, seconds=args.seconds, fps=args.fps, codec=args.codec,
         tag_noise=args.tag_noise, title_cue_rate=args.title_cue_rate, visual_cue_rate=args.visual_cue_rate,
+        quality_labels=args.quality_labels, world=args.world, title_noise=args.title_noise,
     )
     print(f"wrote {len(rows)} clips and {args.out / MANIFEST_NAME}")
     return 0

@@ -22,3 +22,20 @@ TIMELINESS_CLASSES: tuple[str, ...] = ("hours", "days", "weeks", "evergreen")
 TIMELINESS_TTL_HOURS: dict[str, int] = {"hours": 6, "days": 72, "weeks": 504, "evergreen": 8760}
 
 EARLY_ACTIONS: tuple[str, ...] = ("keep_straight", "turn_left", "turn_right", "lane_change", "u_turn", "stop")
+
+
+def taxonomy(world: str = "v1") -> dict:
+    """The world's ``taxonomy.json`` (docs/datasets.md): label sets and their order, TTLs, tag→category.
+
+    World v2 has no tag→category map: each of its tags belongs to two categories.
+    """
+    if world == "v2":
+        return {key: value for key, value in taxonomy().items() if key != "tag_category"}
+    return {
+        "categories": list(CATEGORIES),
+        "tags": list(TAGS),
+        "tag_category": dict(TAG_CATEGORY),
+        "quality_grades": list(QUALITY_GRADES),
+        "timeliness": [{"name": name, "ttl_hours": TIMELINESS_TTL_HOURS[name]} for name in TIMELINESS_CLASSES],
+        "actions": list(EARLY_ACTIONS),
+    }

@@ -27,10 +27,23 @@ class Layout:
 def layout(spec: ClipSpec) -> Layout:
     o = spec.options
     rng = lambda stream: clip_rng(spec.seed, spec.index, stream)
+    if o.world == "v2":
+        return _layout_v2(spec, rng)
     scene = build_scene(spec.category, spec.true_tags, o.width, o.height, o.scale, rng(SCENE_STREAM))
     agent = plan_path(spec.early_action, o.frames, o.fps, o.width, o.height, o.scale, rng(AGENT_STREAM))
     badge = place_badge(spec.timeliness, o.width, o.height, o.scale, rng(BADGE_STREAM))
     return Layout(scene, agent, badge if spec.visual_evidence else None)
+
+
+def _layout_v2(spec: ClipSpec, rng) -> Layout:
+    from video_world import agent_v2, v2
+
+    o = spec.options
+    scene = v2.build_scene(spec.true_tags, o.width, o.height, o.scale, rng(SCENE_STREAM))
+    agent = agent_v2.plan_path(spec.early_action, o.frames, o.fps, o.width, o.height, o.scale, rng(AGENT_STREAM))
+    kind = v2.badge_kind(spec.timeliness, spec.evidence_mode)
+    return Layout(scene, agent, None if kind is None else place_badge(kind, o.width, o.height, o.scale,
+                                                                      rng(BADGE_STREAM)))
 
 
 def render_clip(spec: ClipSpec, frames: int | None = None) -> np.ndarray:

@@ -41,6 +41,17 @@ class WorldOptions:
     #: 50 % of clips show it in both, 25 % in the title only, 25 % in the picture only.
     title_cue_rate: float = 0.75
     visual_cue_rate: float = 0.75
+    #: ``painted``: the four grades are pixel operations on renders of ``width`` x ``height``
+    #: (video_world.degrade). ``measured``: each clip is rendered at an upload size (360p-1080p; the
+    #: width and height options are then unused), degraded through real encoders and graded by
+    #: SSIM/PSNR against its own pristine render (video_world.measured, docs/quality.md).
+    quality_labels: str = "painted"
+    #: ``v1``: the world as it was (unchanged bytes). ``v2``: categories decided by co-occurring tags,
+    #: long-tailed tags with realistic noise, timeliness needing both modalities, early-action cues
+    #: spread over a long window (video_world.v2, video_world.agent_v2).
+    world: str = "v1"
+    #: World v2: probability that a title's timeliness cue is a wrong one (the noisy modality).
+    title_noise: float = 0.08
 
     @property
     def frames(self) -> int:
@@ -66,6 +77,9 @@ class ClipSpec:
     early_action: str
     title: str
     options: WorldOptions
+    #: World v2: joint | title | visual | both (video_world.v2), and whether the title's cue is wrong.
+    evidence_mode: str | None = None
+    title_noisy: bool = False
 
     @property
     def clip_id(self) -> str:
@@ -80,6 +94,8 @@ def clip_rng(seed: int, index: int, stream: int) -> np.random.Generator:
 
 
 def sample_clip(seed: int, index: int, options: WorldOptions) -> ClipSpec:
+    if options.world == "v2":
+        return _sample_clip_v2(seed, index, options)
     rng = clip_rng(seed, index, LABEL_STREAM)
     category = str(rng.choice(CATEGORIES))
     own_tags = [tag for tag in TAGS if TAG_CATEGORY[tag] == category]
@@ -99,6 +115,22 @@ def sample_clip(seed: int, index: int, options: WorldOptions) -> ClipSpec:
         early_action=str(rng.choice(EARLY_ACTIONS)),
         title=make_title(category, timeliness if title_evidence else None, clip_rng(seed, index, TITLE_STREAM)),
         options=options,
+    )
+
+
+def _sample_clip_v2(seed: int, index: int, options: WorldOptions) -> ClipSpec:
+    from video_world import v2
+
+    labels = v2.draw_labels(clip_rng(seed, index, LABEL_STREAM), options.title_noise)
+    mode = labels["evidence_mode"]
+    return ClipSpec(
+        seed=seed, index=index, category=labels["category"], true_tags=labels["true_tags"],
+        tags=v2.noisy_tags(labels["true_tags"], options.tag_noise, clip_rng(seed, index, NOISE_STREAM)),
+        quality=labels["quality"], timeliness=labels["timeliness"], title_evidence=mode != "visual",
+        visual_evidence=mode != "title", early_action=labels["early_action"],
+        title=v2.make_title(labels["category"], labels["timeliness"], mode, labels["title_noisy"],
+                            clip_rng(seed, index, TITLE_STREAM)),
+        options=options, evidence_mode=mode, title_noisy=labels["title_noisy"],
     )
 
 
@@ -127,20 +159,22 @@ def noisy_tags(true_tags: tuple[str, ...], noise: float, rng: np.random.Generato
 
 
 def manifest_row(spec: ClipSpec, file: str) -> dict:
-    """The clip's line in ``manifest.jsonl`` (the dataset contract of the team brief)."""
+    """The clip's line in ``manifest.jsonl`` (docs/datasets.md): the format's label fields, then the
+    world's own extras (evidence, render options), which trainers ignore."""
     options = spec.options
     return {
         "clip_id": spec.clip_id,
         "file": file,
         "category": spec.category,
         "tags": list(spec.tags),
-        "true_tags": list(spec.true_tags),
+        "clean_tags": list(spec.true_tags),
         "quality": spec.quality,
         "timeliness": spec.timeliness,
         "ttl_hours": TIMELINESS_TTL_HOURS[spec.timeliness],
         "early_action": spec.early_action,
         "title": spec.title,
-        "evidence": {"title": spec.title_evidence, "visual": spec.visual_evidence},
+        "evidence": {"title": spec.title_evidence, "visual": spec.visual_evidence,
+                     **({"mode": spec.evidence_mode, "title_noisy": spec.title_noisy} if spec.evidence_mode else {})},
         "codec": options.codec,
         "fps": options.fps,
         "frames": options.frames,
@@ -148,4 +182,5 @@ def manifest_row(spec: ClipSpec, file: str) -> dict:
         "height": options.height,
         "seconds": options.seconds,
         "seed": spec.seed,
+        **({"world": options.world} if options.world != "v1" else {}),
     }

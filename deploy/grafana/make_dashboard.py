@@ -175,6 +175,63 @@ def variables() -> list[dict]:
     ]
 
 
+def source_reads() -> dict:
+    return panel(
+        "Source reads: bytes per event and range requests",
+        "timeseries",
+        [
+            target(quantile(0.5, "stream_tagger_fetch_bytes", "scheme"), "p50 bytes/event {{scheme}}"),
+            target(quantile(0.99, "stream_tagger_fetch_bytes", "scheme"), "p99 bytes/event {{scheme}}"),
+            target(
+                f"sum by (scheme) (rate(stream_tagger_range_requests_total{RATE}))"
+                f" / clamp_min(sum by (scheme) (rate(stream_tagger_fetch_bytes_count{RATE})), 1e-9)",
+                "range requests/event {{scheme}}",
+            ),
+        ],
+        unit="bytes",
+        description="Only the header and early packets should travel: p99 in MB, not the upload's size.",
+    )
+
+
+def memory_confirmations() -> dict:
+    return panel(
+        "Online memory: confirmations (per s)",
+        "timeseries",
+        [
+            target(f"sum(rate(stream_tagger_memory_confirmations_consumed_total{RATE}))", "consumed"),
+            target(f"sum(rate(stream_tagger_memory_confirmations_added_total{RATE}))", "added to the bank"),
+            target(f"sum(rate(stream_tagger_memory_confirmations_duplicate_total{RATE}))", "duplicate"),
+            target(f"sum by (code) (rate(stream_tagger_memory_confirmations_rejected_total{RATE}))",
+                   "rejected {{code}}"),
+            target("sum(stream_tagger_memory_pending_confirmations)", "pending (not yet published)"),
+        ],
+        unit="ops",
+        description="stream-tagger memory: confirmed labels of videos.labels.confirmed (docs/early_action.md).",
+    )
+
+
+def memory_bank() -> dict:
+    return panel(
+        "Online memory: bank size per class",
+        "timeseries",
+        [target("max by (label) (stream_tagger_memory_bank_vectors)", "{{label}}")],
+        description="Vectors per class in the writer's bank; each class is bounded (oldest examples go first).",
+    )
+
+
+def memory_publishes() -> dict:
+    return panel(
+        "Online memory: versions published, refused by the guard, guard accuracy",
+        "timeseries",
+        [
+            target("sum(increase(stream_tagger_memory_versions_published_total[1h]))", "published (1 h)"),
+            target("sum(increase(stream_tagger_memory_publishes_refused_total[1h]))", "refused by the guard (1 h)"),
+            target("max by (bank) (stream_tagger_memory_guard_accuracy)", "eval accuracy: {{bank}}"),
+            target("sum(stream_tagger_memory_writer_active)", "active writers (1 expected)"),
+        ],
+    )
+
+
 def dashboard() -> dict:
     panels = [
         throughput(),
@@ -185,6 +242,10 @@ def dashboard() -> dict:
         batch_size(),
         engine_versions(),
         backends(),
+        source_reads(),
+        memory_confirmations(),
+        memory_bank(),
+        memory_publishes(),
     ]
     return {
         "uid": "stream-tagger",

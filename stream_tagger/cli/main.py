@@ -1,4 +1,4 @@
-"""``stream-tagger``: run the worker, tag files, run the demo, produce events, list engines."""
+"""``stream-tagger``: run the worker, grow the early-action memory, tag files, demo, produce, list."""
 
 from __future__ import annotations
 
@@ -21,12 +21,19 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return run_worker(settings)
 
 
+def cmd_memory(args: argparse.Namespace, settings: Settings) -> int:
+    from stream_tagger.feedback.writer import run_memory_writer
+
+    return run_memory_writer(settings)
+
+
 def cmd_tag(args: argparse.Namespace, settings: Settings) -> int:
     from stream_tagger.cli.tag_files import tag_files
     from stream_tagger.metrics import Metrics
     from stream_tagger.tagger import Tagger
 
-    tagger = Tagger.from_settings(settings, Metrics())
+    # In-process decoding: tag_files widens the URI policy to the named files' folders, here only.
+    tagger = Tagger.from_settings(settings, Metrics(), decode_processes=False)
     try:
         return tag_files(tagger, args.files, settings.batch_size, settings.decode_workers, args.title)
     finally:
@@ -45,6 +52,13 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from kafka import KafkaProducer
 
+    from stream_tagger.kafka.connection import BrokerUnreachable, check_brokers
+
+    try:  # a wrong TLS/SASL setting raises ConfigError (exit 2, naming it) instead of a 30 s bootstrap timeout
+        check_brokers(settings, settings.kafka_call_timeout_ms / 1000)
+    except BrokerUnreachable as exc:
+        print(f"stream-tagger: no broker answers at {settings.brokers}: {exc}", file=sys.stderr)
+        return 1
     producer = KafkaProducer(**settings.producer_kwargs())
     for target in args.targets:
         uri = target if "://" in target else Path(target).resolve().as_uri()
@@ -92,8 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "run", help="run the Kafka worker (settings: STREAM_TAGGER_* env / .env)"
     ).set_defaults(handler=cmd_run)
-    tag = commands.add_parser("tag", help="tag local video files without Kafka (one JSON line each)")
-    tag.add_argument("files", nargs="+")
+    commands.add_parser(
+        "memory", help="grow the early-action memory from confirmed labels (one writer, standbys; docs/early_action.md)"
+    ).set_defaults(handler=cmd_memory)
+    tag = commands.add_parser(
+        "tag", help="tag videos without Kafka (one JSON line each): local paths, or URIs under the worker's policy"
+    )
+    tag.add_argument("files", nargs="+", metavar="FILE|URI")
     tag.add_argument("--title", default="", help="title given to every file (feeds the timeliness engine)")
     tag.set_defaults(handler=cmd_tag)
     demo = commands.add_parser("demo", help="local broker + synthetic clips + worker, end to end")

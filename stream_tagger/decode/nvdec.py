@@ -24,7 +24,7 @@ from av.codec.hwaccel import HWAccel
 from stream_tagger.decode import DecodedClip, DecodeLimits, Source
 from stream_tagger.decode.pyav import PyAVDecoder
 from stream_tagger.errors import DecodeFailed
-from stream_tagger.sampling import SamplingPolicy
+from stream_tagger.sampling import FramePolicy
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class NvdecDecoder:
         #: Why NVDEC is off for this decoder (set after the device failed on a readable file).
         self.disabled_reason: str | None = None
 
-    def decode(self, source: Source, policies: Sequence[SamplingPolicy]) -> DecodedClip:
+    def decode(self, source: Source, policies: Sequence[FramePolicy]) -> DecodedClip:
         if self.disabled_reason is not None:
             return self._fallback(source, policies, self.disabled_reason)
         try:
@@ -64,7 +64,7 @@ class NvdecDecoder:
     def close(self) -> None:
         """Nothing is held between videos (each container owns its hardware context)."""
 
-    def _fallback(self, source: Source, policies: Sequence[SamplingPolicy], reason: str) -> DecodedClip:
+    def _fallback(self, source: Source, policies: Sequence[FramePolicy], reason: str) -> DecodedClip:
         _rewind(source)
         clip = self._software.decode(source, policies)
         return dataclasses.replace(clip, notes={**clip.notes, FALLBACK_NOTE: reason})
@@ -79,7 +79,11 @@ class _HardwareDecoder(PyAVDecoder):
         super().__init__(limits)
         self._device = device
 
-    def decode(self, source: Source, policies: Sequence[SamplingPolicy]) -> DecodedClip:
+    def decode(self, source: Source, policies: Sequence[FramePolicy]) -> DecodedClip:
+        # skip_loop_filter is a setting of FFmpeg's software decoder; that NVDEC's frames follow it was
+        # never verified on a GPU, so such policies decode on the CPU, where they are the trained ones.
+        if not all(policy.deblock for policy in policies):
+            raise HardwareUnavailable("a policy skips deblocking: decoded by PyAV", device_problem=False)
         try:
             return super().decode(source, policies)
         except DecodeFailed as exc:  # a hardware decode error: let the CPU decoder have its say
@@ -93,12 +97,9 @@ class _HardwareDecoder(PyAVDecoder):
             # Share CUDA's primary context with pycuda/TensorRT instead of creating one per video.
             options={"primary_ctx": "1"},
         )  # default output: frames downloaded to host memory (NV12), which swscale converts
-        options = {
-            "protocol_whitelist": self.limits.protocol_whitelist,
-            "format_whitelist": self.limits.format_whitelist,
-        }
         try:
-            return av.open(source, mode="r", options=options, timeout=self.limits.timeout_s, hwaccel=hwaccel)
+            return av.open(source, mode="r", options=self.limits.open_options(), timeout=self.limits.timeout_s,
+                           hwaccel=hwaccel)
         except NotImplementedError as exc:  # PyAV: the codec has no CUDA hardware config
             raise HardwareUnavailable(str(exc), device_problem=False) from exc
         except (av.error.FFmpegError, ValueError, UnicodeDecodeError) as exc:

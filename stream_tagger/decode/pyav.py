@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import av
 import numpy as np
 
 from stream_tagger.decode import DecodedClip, DecodeLimits, Source
+from stream_tagger.decode.fragments import cut_fragments
 from stream_tagger.errors import DecodeFailed, DecodeTimeout, TooLarge
-from stream_tagger.sampling import SamplingPolicy
+from stream_tagger.sampling import FragmentPolicy, FramePolicy
 
 _DEFAULT_FRAME_INTERVAL = 1 / 30
 
@@ -21,11 +23,22 @@ class PyAVDecoder:
     def __init__(self, limits: DecodeLimits) -> None:
         self.limits = limits
 
-    def decode(self, source: Source, policies: Sequence[SamplingPolicy]) -> DecodedClip:
+    def decode(self, source: Source, policies: Sequence[FramePolicy]) -> DecodedClip:
+        """One pass over the early frames per ``decode`` setting the policies ask for (one, normally)."""
         started = time.monotonic()
-        policies = list(dict.fromkeys(policies))
+        passes = _passes(list(dict.fromkeys(policies))) or [[]]
+        clips = []
+        for index, group in enumerate(passes):
+            if index:
+                _rewind(source)
+            clips.append(self._decode_pass(source, group, started))
+        return clips[0] if len(clips) == 1 else _merged(clips)
+
+    def _decode_pass(self, source: Source, policies: list[FramePolicy], started: float) -> DecodedClip:
         container = self._open(source)
         try:
+            if time.monotonic() - started > self.limits.timeout_s:  # the deadline covers opening too
+                raise DecodeTimeout(f"opening the video exceeded {self.limits.timeout_s:.1f}s")
             return self._decode_open(container, policies, started)
         except (av.error.FFmpegError, ValueError) as exc:
             raise DecodeFailed(f"decoding failed: {exc}") from exc
@@ -36,25 +49,30 @@ class PyAVDecoder:
         """Nothing is held between videos."""
 
     def _open(self, source: Source) -> av.container.InputContainer:
-        options = {
-            "protocol_whitelist": self.limits.protocol_whitelist,
-            "format_whitelist": self.limits.format_whitelist,
-        }
         try:
-            return av.open(source, mode="r", options=options, timeout=self.limits.timeout_s)
+            return av.open(source, mode="r", options=self.limits.open_options(), timeout=self.limits.timeout_s)
         except FileNotFoundError as exc:
             raise DecodeFailed(f"no such file: {exc.filename}") from exc
         except av.error.ExitError as exc:  # ffmpeg's interrupt callback: PyAV's open/read timeout fired
             raise DecodeTimeout(f"opening the video exceeded {self.limits.timeout_s:.1f}s") from exc
+        except av.error.MemoryError as exc:  # ENOMEM while opening: above all, more streams than max_streams
+            raise TooLarge(
+                f"opening the container needs more than allowed (max_streams={self.limits.max_streams}): {exc}"
+            ) from exc
         except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
             raise DecodeFailed(f"not a readable video container: {exc}") from exc
 
     def _decode_open(
-        self, container: av.container.InputContainer, policies: list[SamplingPolicy], started: float
+        self, container: av.container.InputContainer, policies: list[FramePolicy], started: float
     ) -> DecodedClip:
         if not container.streams.video:
             raise DecodeFailed("the container has no video stream")
         stream = container.streams.video[0]
+        decode, deblock = _decode_setting(policies[0]) if policies else ("all", True)  # a pass's policies share it
+        if decode == "reference":
+            stream.codec_context.skip_frame = "NONREF"
+        if not deblock:  # read when the codec opens, on the first packet
+            stream.codec_context.options = {**stream.codec_context.options, "skip_loop_filter": "all"}
         width, height = stream.codec_context.width, stream.codec_context.height
         if width * height > self.limits.max_pixels:
             raise TooLarge(f"frame size {width}x{height} exceeds max_pixels={self.limits.max_pixels}")
@@ -106,23 +124,24 @@ class PyAVDecoder:
 class _FramePicker:
     """Keeps, per policy and target time, the first frame at or after the target."""
 
-    def __init__(self, policies: list[SamplingPolicy], duration: float | None, tolerance: float) -> None:
+    def __init__(self, policies: list[FramePolicy], duration: float | None, tolerance: float) -> None:
         self._targets = {p: p.target_times(duration) for p in policies}
-        self._kept: dict[SamplingPolicy, list[np.ndarray]] = {p: [] for p in policies}
+        self._kept: dict[FramePolicy, list[np.ndarray]] = {p: [] for p in policies}
         self._tolerance = tolerance
 
     def offer(self, frame: av.VideoFrame, frame_time: float) -> bool:
         """Take ``frame`` for every target it reaches; True once every policy is complete."""
-        converted: dict[tuple[int, int], np.ndarray] = {}
+        converted: dict[object, np.ndarray] = {}
         for policy, targets in self._targets.items():
             kept = self._kept[policy]
             while len(kept) < len(targets) and targets[len(kept)] <= frame_time + self._tolerance:
-                if policy.size not in converted:
-                    converted[policy.size] = to_rgb(frame, policy.width, policy.height)
-                kept.append(converted[policy.size])
+                key = policy if isinstance(policy, FragmentPolicy) else policy.size  # same size, one resize
+                if key not in converted:
+                    converted[key] = picture(frame, policy)
+                kept.append(converted[key])
         return all(len(self._kept[p]) == len(t) for p, t in self._targets.items())
 
-    def result(self) -> dict[SamplingPolicy, np.ndarray]:
+    def result(self) -> dict[FramePolicy, np.ndarray]:
         """Stack the kept frames, repeating the last one when the video ended early."""
         out = {}
         for policy, targets in self._targets.items():
@@ -132,9 +151,50 @@ class _FramePicker:
         return out
 
 
+def picture(frame: av.VideoFrame, policy: FramePolicy) -> np.ndarray:
+    """What ``policy`` keeps of one frame: the frame resized, or its native-resolution fragments."""
+    if isinstance(policy, FragmentPolicy):
+        return cut_fragments(frame, policy)
+    return to_rgb(frame, policy.width, policy.height)
+
+
 def to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     """Scale and convert in ffmpeg's swscale (fast, and identical for training and serving)."""
     return frame.reformat(width=width, height=height, format="rgb24", interpolation="FAST_BILINEAR").to_ndarray()
+
+
+def _decode_setting(policy: FramePolicy) -> tuple[str, bool]:
+    """What a policy lets the decoder skip: non-reference frames (``decode``), deblocking (``deblock``)."""
+    return policy.decode, policy.deblock
+
+
+def _passes(policies: list[FramePolicy]) -> list[list[FramePolicy]]:
+    """Policies grouped by their decode setting: one decoding pass each (one, when the engines agree)."""
+    groups: dict[tuple[str, bool], list[FramePolicy]] = {}
+    for policy in policies:
+        groups.setdefault(_decode_setting(policy), []).append(policy)
+    return [groups[key] for key in sorted(groups)]
+
+
+def _merged(clips: list[DecodedClip]) -> DecodedClip:
+    """One clip from the passes of one video: every policy's frames, every decoded frame counted."""
+    first = clips[0]
+    return dataclasses.replace(
+        first,
+        frames={p: f for clip in clips for p, f in clip.frames.items()},
+        frames_decoded=sum(clip.frames_decoded for clip in clips),
+        seconds_covered=max(clip.seconds_covered for clip in clips),
+        notes={k: v for clip in clips for k, v in clip.notes.items()},
+    )
+
+
+def _rewind(source: Source) -> None:
+    """Read a file-like source again from its start for the next pass (a path is simply reopened)."""
+    if isinstance(source, str):
+        return
+    if not (hasattr(source, "seekable") and source.seekable()):
+        raise DecodeFailed("the policies need two decoding passes and the stream cannot be re-read")
+    source.seek(0)
 
 
 def _duration_seconds(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:

@@ -4,6 +4,8 @@ Every input names where its values come from (``feed``), so the worker builds fe
 alone, with no case per engine name:
 
 - ``frames``: the early frames chosen by a :class:`SamplingPolicy`, uint8 RGB ``[batch, T, H, W, 3]``;
+- ``fragments``: native-resolution patch mosaics of early frames chosen by a :class:`FragmentPolicy`
+  (patches at the cell centres), uint8 RGB ``[batch, T, G*P, G*P, 3]``;
 - ``title``: the event's title, tokenised by the :class:`HashedTokenizer` described here;
 - ``constant``: an array stored in a file of the version folder (the early-action memory bank).
 
@@ -20,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stream_tagger.sampling import SamplingPolicy
+from stream_tagger.sampling import FragmentPolicy, FramePolicy, SamplingPolicy
 
 MANIFEST_NAME = "manifest.json"
 MODEL_NAME = "model.onnx"
@@ -46,6 +48,19 @@ class FramesFeed(BaseModel):
     sampling: SamplingPolicy
 
 
+class FragmentsFeed(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["fragments"] = "fragments"
+    fragments: FragmentPolicy
+
+    @model_validator(mode="after")
+    def _served_centred(self) -> FragmentsFeed:
+        if self.fragments.offsets != "centre":
+            raise ValueError("an engine is served centred fragments; random offsets are the trainer's")
+        return self
+
+
 class TitleFeed(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -63,7 +78,7 @@ class ConstantFeed(BaseModel):
     key: str
 
 
-Feed = Annotated[FramesFeed | TitleFeed | ConstantFeed, Field(discriminator="kind")]
+Feed = Annotated[FramesFeed | FragmentsFeed | TitleFeed | ConstantFeed, Field(discriminator="kind")]
 
 
 class InputSpec(TensorSpec):
@@ -119,25 +134,25 @@ class EngineManifest(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _consistent(self) -> "EngineManifest":
+    def _consistent(self) -> EngineManifest:
         names = [spec.name for spec in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate input names in {names}")
-        if not any(isinstance(spec.feed, FramesFeed) for spec in self.inputs):
-            raise ValueError("an engine needs at least one frames input")
+        if not any(feed_policy(spec.feed) is not None for spec in self.inputs):
+            raise ValueError("an engine needs at least one frames or fragments input")
         return self
 
     @classmethod
-    def load(cls, version_dir: Path) -> "EngineManifest":
+    def load(cls, version_dir: Path) -> EngineManifest:
         return cls.model_validate_json((Path(version_dir) / MANIFEST_NAME).read_text())
 
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n"
 
     @property
-    def sampling_policies(self) -> list[SamplingPolicy]:
-        """The frame policies the decoder must satisfy for this engine, in input order."""
-        return [spec.feed.sampling for spec in self.inputs if isinstance(spec.feed, FramesFeed)]
+    def sampling_policies(self) -> list[FramePolicy]:
+        """The policies the decoder must satisfy for this engine (frames and fragments), in input order."""
+        return [policy for spec in self.inputs if (policy := feed_policy(spec.feed)) is not None]
 
     @property
     def output_names(self) -> list[str]:
@@ -151,6 +166,15 @@ class EngineManifest(BaseModel):
     def ref(self) -> str:
         """How records name this engine, e.g. ``classifier/3@sha256:ab12cd34ef56``."""
         return f"{self.engine}/{self.version}@sha256:{self.short_digest}"
+
+
+def feed_policy(feed: Feed) -> FramePolicy | None:
+    """The decoder policy behind a feed (None for titles and constants)."""
+    if isinstance(feed, FramesFeed):
+        return feed.sampling
+    if isinstance(feed, FragmentsFeed):
+        return feed.fragments
+    return None
 
 
 def _upgrade_v1(data: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,8 @@ refused before it is served.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -96,7 +97,7 @@ class EarlyActionFields:
             frame_votes = out["frame_votes"][i].astype(np.int64).clip(0, len(self.labels) - 1)
             counts = np.bincount(frame_votes, minlength=len(self.labels))
             order = sorted(range(len(self.labels)), key=lambda k: -counts[k])
-            fields["frames_used"] = int(len(frame_votes))
+            fields["frames_used"] = len(frame_votes)
             fields["votes"] = {self.labels[k]: int(counts[k]) for k in order if counts[k] > 0}
         return {"early_action": fields}
 

@@ -37,17 +37,17 @@ from stream_tagger.engines.manifest import (
     ConstantFeed,
     EngineManifest,
     Feed,
-    FramesFeed,
     InputSpec,
     Preprocessing,
     TensorSpec,
     TitleFeed,
     TrainingRecord,
+    feed_policy,
     file_sha256,
 )
 from stream_tagger.engines.runtime import Runtime, make_runtime
 from stream_tagger.errors import ConfigError, EngineFailed
-from stream_tagger.sampling import SamplingPolicy
+from stream_tagger.sampling import FramePolicy
 from stream_tagger.text import HashedTokenizer
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ PROBE_BATCH = 2
 
 class VersionExists(ConfigError):
     """Raised when a publish names a version number that is already taken."""
+
+
+class NotLatest(ConfigError):
+    """Raised when a publish that must follow a given version finds a newer (or older) one newest."""
 
 
 # ---- discovery ----------------------------------------------------------------------------------
@@ -119,11 +123,14 @@ def publish_version(
     serving: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
     version: int | None = None,
+    if_latest: int | None = None,
 ) -> Path:
     """Publish ``files`` ({name in the version folder: source path or bytes}) as a new version.
 
     The manifest's inputs and outputs are read from the graph itself; ``feeds`` says where each input
     comes from. ``version=None`` takes the next free number; a taken number raises VersionExists.
+    ``if_latest=N`` publishes only while N is still the newest complete version (checked under the
+    lock, so two writers that read the same version cannot both build on it); else NotLatest.
     Returns the published folder. Nothing is visible to readers until the final rename.
     """
     engine_dir = Path(engines_root) / engine
@@ -142,6 +149,9 @@ def publish_version(
         if missing:
             raise ConfigError(f"no feed given for graph inputs {missing}")
         with _publish_lock(engine_dir):
+            newest = max((number for number, _ in list_versions(engine_dir)), default=None)
+            if if_latest is not None and newest != if_latest:
+                raise NotLatest(f"{engine}/{if_latest} is no longer the newest version (newest: {newest})")
             number = version if version is not None else max(_taken_numbers(engine_dir), default=0) + 1
             if number in _taken_numbers(engine_dir):
                 raise VersionExists(f"{engine}/{number} exists; versions are immutable")
@@ -156,7 +166,7 @@ def publish_version(
                 training=training,
                 metrics=dict(metrics or {}),
                 sha256={name: file_sha256(staging / name) for name in files},
-                created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             )
             (staging / MANIFEST_NAME).write_text(manifest.to_json())
             _fsync_tree(staging)
@@ -180,7 +190,7 @@ def retire_version(engines_root: Path, engine: str) -> tuple[Path, Path | None]:
         if len(versions) < 2:
             raise ConfigError(f"{engine} has {len(versions)} version(s); rollback needs an older one")
         number, newest = versions[-1]
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         retired = engine_dir / f"{RETIRED_PREFIX}{number}-{stamp}"
         os.rename(newest, retired)
     return retired, versions[-2][1]
@@ -212,7 +222,7 @@ class EngineInputs:
     tokenizers: dict[str, HashedTokenizer] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, version_dir: Path, manifest: EngineManifest) -> "EngineInputs":
+    def load(cls, version_dir: Path, manifest: EngineManifest) -> EngineInputs:
         constants: dict[str, np.ndarray] = {}
         tokenizers: dict[str, HashedTokenizer] = {}
         for spec in manifest.inputs:
@@ -228,12 +238,14 @@ class EngineInputs:
         """Inputs with one row per clip (the rest, constants, are shared by the whole batch)."""
         return [spec.name for spec in self.manifest.inputs if spec.name not in self.constants]
 
-    def feeds(self, frames: Mapping[SamplingPolicy, np.ndarray], titles: Sequence[str]) -> dict[str, np.ndarray]:
-        """Every input of the graph for one batch: frames by policy, titles tokenised, constants."""
+    def feeds(self, frames: Mapping[FramePolicy, np.ndarray], titles: Sequence[str]) -> dict[str, np.ndarray]:
+        """Every input of the graph for one batch: frames and fragments by policy, titles tokenised,
+        constants."""
         built: dict[str, np.ndarray] = {}
         for spec in self.manifest.inputs:
-            if isinstance(spec.feed, FramesFeed):
-                built[spec.name] = frames[spec.feed.sampling]
+            policy = feed_policy(spec.feed)
+            if policy is not None:
+                built[spec.name] = frames[policy]
             elif isinstance(spec.feed, TitleFeed):
                 built[spec.name] = self.tokenizers[spec.name].encode_batch(list(titles))
             else:
@@ -267,10 +279,10 @@ class LoadedEngine:
         return self.manifest.ref
 
     @property
-    def sampling_policies(self) -> list[SamplingPolicy]:
+    def sampling_policies(self) -> list[FramePolicy]:
         return self.manifest.sampling_policies
 
-    def infer(self, frames: Mapping[SamplingPolicy, np.ndarray], titles: Sequence[str]) -> dict[str, np.ndarray]:
+    def infer(self, frames: Mapping[FramePolicy, np.ndarray], titles: Sequence[str]) -> dict[str, np.ndarray]:
         return self.runtime.infer(self.inputs.feeds(frames, titles))
 
     def probe(self) -> dict[str, np.ndarray]:
@@ -333,8 +345,10 @@ class EngineRepository:
         on_change: OnChange | None = None,
         on_failure: OnFailure | None = None,
         check: Check | None = None,
+        engines: Sequence[str] = ENGINE_NAMES,
     ) -> None:
         self.root = Path(root)
+        self.engines = tuple(engines)  # the memory writer serves early_action alone
         self.backend = backend
         self.threads = threads
         self._on_change = on_change or (lambda new, old: None)
@@ -352,7 +366,7 @@ class EngineRepository:
 
         ConfigError when an engine has versions but none of them can be served, or nothing is served.
         """
-        for name in ENGINE_NAMES:
+        for name in self.engines:
             refused: list[str] = []
             engine = self._best_candidate(name, served_version=None, refused=refused)
             if engine is not None:
@@ -361,7 +375,7 @@ class EngineRepository:
                 raise ConfigError(f"no version of engine {name!r} can be served: {'; '.join(refused)}")
         if not self._served:
             raise ConfigError(
-                f"no engine version under {self.root} (expected {self.root}/<engine>/<N>/ for {', '.join(ENGINE_NAMES)})"
+                f"no engine version under {self.root} (expected {self.root}/<engine>/<N>/ for {', '.join(self.engines)})"
             )
         return dict(self._served)
 
@@ -379,7 +393,7 @@ class EngineRepository:
 
     def scan_once(self) -> None:
         """Prepare (park) the version each engine should serve, when it differs from the served one."""
-        for name in ENGINE_NAMES:
+        for name in self.engines:
             with self._lock:
                 current = self._parked.get(name) or self._served.get(name)
             engine = self._best_candidate(name, current.manifest.version if current else None)

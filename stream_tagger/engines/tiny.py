@@ -6,6 +6,7 @@ trained engine, so they exercise the same manifest, feeds and record fields.
 
     write_tiny_repository(root)             # root/<engine>/1/ for the three engines
     write_tiny_engine(root, "classifier", version=2, seed=3)
+    write_tiny_engine(root, "classifier", fragments=FRAGMENTS)  # quality from a fragments input
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from stream_tagger.engines.manifest import MEMORY_NAME, MODEL_NAME, ConstantFeed, FramesFeed, TitleFeed
+from stream_tagger.engines.manifest import (
+    MEMORY_NAME,
+    MODEL_NAME,
+    ConstantFeed,
+    FragmentsFeed,
+    FramesFeed,
+    TitleFeed,
+)
 from stream_tagger.engines.repository import publish_version
-from stream_tagger.sampling import SamplingPolicy
+from stream_tagger.sampling import FragmentPolicy, SamplingPolicy
 from stream_tagger.text import HashedTokenizer
 
 #: Label sets shaped like the embedded synthetic world's (6 categories, 24 tags, 4 grades...).
@@ -37,6 +45,8 @@ TTL_HOURS = {"hours": 6, "days": 72, "weeks": 504, "evergreen": 8760}
 T, H, W, DIM, REFS = 8, 64, 64, 4, 12
 SECONDS = SamplingPolicy(frames=T, height=H, width=W, seconds=1.0, max_seconds=2.0)
 FRACTION = SamplingPolicy(frames=T, height=H, width=W, fraction=0.1, max_seconds=2.0)
+#: A small native-resolution mosaic (4×4 patches of 16 px from 2 frames) for a classifier's quality.
+FRAGMENTS = FragmentPolicy(frames=2, grid=4, patch=16, seconds=1.0, max_seconds=2.0)
 
 
 def _const(name: str, array: np.ndarray):
@@ -79,12 +89,26 @@ def _frames():
     return _tensor("frames", TensorProto.UINT8, ["batch", T, H, W, 3])
 
 
-def classifier_graph(rng: np.random.Generator):
+def classifier_graph(rng: np.random.Generator, fragments: FragmentPolicy | None = None):
+    """Heads over the mean pixel; with ``fragments``, quality reads the fragments input's mean pixel."""
     nodes, inits = _frame_means(), _common_inits()
     nodes.append(helper.make_node("ReduceMean", ["frame_col"], ["clip_mean"], axes=[1], keepdims=0))
+    inputs = [_frames()]
+    quality_source = "clip_mean"
+    if fragments is not None:
+        inputs.append(_tensor("fragments", TensorProto.UINT8, ["batch", fragments.frames, fragments.height,
+                                                               fragments.width, 3]))
+        nodes += [
+            helper.make_node("Cast", ["fragments"], ["fragments_f"], to=TensorProto.FLOAT),
+            helper.make_node("ReduceMean", ["fragments_f"], ["fragments_sum"], axes=[1, 2, 3, 4], keepdims=0),
+            helper.make_node("Div", ["fragments_sum", "c255"], ["fragments_mean"]),
+            helper.make_node("Unsqueeze", ["fragments_mean", "axis_1"], ["fragments_col"]),
+        ]
+        inits.append(_const("axis_1", np.array([1], np.int64)))
+        quality_source = "fragments_col"
     for name, width, source, op in (
         ("category_probs", 6, "clip_mean", "Softmax"),
-        ("quality_probs", 4, "clip_mean", "Softmax"),
+        ("quality_probs", 4, quality_source, "Softmax"),
         ("tag_probs", 24, "clip_mean", "Sigmoid"),
         ("frame_tag_probs", 24, "frame_col", "Sigmoid"),
     ):
@@ -97,7 +121,7 @@ def classifier_graph(rng: np.random.Generator):
         _tensor("frame_tag_probs", TensorProto.FLOAT, ["batch", T, 24]),
         _tensor("quality_probs", TensorProto.FLOAT, ["batch", 4]),
     ]
-    return helper.make_graph(nodes, "classifier", [_frames()], outputs, inits)
+    return helper.make_graph(nodes, "classifier", inputs, outputs, inits)
 
 
 def timeliness_graph(rng: np.random.Generator):
@@ -162,8 +186,10 @@ def _sampling(engine: str) -> SamplingPolicy:
     return FRACTION if engine == "early_action" else SECONDS
 
 
-def _feeds(engine: str) -> dict:
+def _feeds(engine: str, fragments: FragmentPolicy | None = None) -> dict:
     feeds: dict = {"frames": FramesFeed(sampling=_sampling(engine))}
+    if fragments is not None:
+        feeds["fragments"] = FragmentsFeed(fragments=fragments)
     if engine == "timeliness":
         feeds["title_ids"] = TitleFeed(tokenizer=HashedTokenizer().config())
     if engine == "early_action":
@@ -181,10 +207,15 @@ def _serving(engine: str) -> dict:
     return {}
 
 
-def write_tiny_engine(root: Path, engine: str, version: int | None = None, seed: int = 0) -> Path:
-    """Publish a tiny ``engine`` under ``root``; returns its version folder."""
+def write_tiny_engine(root: Path, engine: str, version: int | None = None, seed: int = 0,
+                      fragments: FragmentPolicy | None = None) -> Path:
+    """Publish a tiny ``engine`` under ``root``; returns its version folder. ``fragments`` (classifier
+    only) adds a fragments input that the quality head reads."""
+    if fragments is not None and engine != "classifier":
+        raise ValueError("only the tiny classifier takes a fragments input")
     rng = np.random.default_rng(seed)
-    model = helper.make_model(GRAPHS[engine](rng), opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    graph = classifier_graph(rng, fragments) if fragments is not None else GRAPHS[engine](rng)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.checker.check_model(model)
     with tempfile.TemporaryDirectory() as scratch:
         files = {MODEL_NAME: Path(scratch) / MODEL_NAME}
@@ -193,7 +224,7 @@ def write_tiny_engine(root: Path, engine: str, version: int | None = None, seed:
             files[MEMORY_NAME] = Path(scratch) / MEMORY_NAME
             _write_memory(files[MEMORY_NAME], rng)
         return publish_version(
-            Path(root), engine, files, feeds=_feeds(engine), labels=LABELS[engine], serving=_serving(engine),
+            Path(root), engine, files, feeds=_feeds(engine, fragments), labels=LABELS[engine], serving=_serving(engine),
             training={"command": "stream_tagger.engines.tiny", "seed": seed, "data_hash": "none"},
             version=version,
         )

@@ -20,12 +20,12 @@ class Publisher:
         self.dlq_topic = dlq_topic
 
     def send_tags(self, key: str, record: dict[str, Any], on_ack: OnAck, on_error: OnError) -> None:
-        self._send(self.output_topic, key, record, on_ack, on_error)
+        self.send(self.output_topic, key, record, on_ack, on_error)
 
     def send_dlq(self, key: str | None, record: dict[str, Any], on_ack: OnAck, on_error: OnError) -> None:
-        self._send(self.dlq_topic, key, record, on_ack, on_error)
+        self.send(self.dlq_topic, key, record, on_ack, on_error)
 
-    def _send(self, topic: str, key: str | None, record: dict[str, Any], on_ack: OnAck, on_error: OnError) -> None:
+    def send(self, topic: str, key: str | None, record: dict[str, Any], on_ack: OnAck, on_error: OnError) -> None:
         try:
             future = self.producer.send(topic, key=key_bytes(key), value=to_json_bytes(record))
         except Exception as exc:  # e.g. a record over max_request_size: the caller decides

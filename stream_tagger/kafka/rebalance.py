@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from kafka import ConsumerRebalanceListener, TopicPartition
 
-from stream_tagger.kafka.offsets import OffsetTracker
-
 log = logging.getLogger(__name__)
+
+
+class PartitionState(Protocol):
+    """What holds per-partition state: the offset tracker, or a delivery strategy that wraps it."""
+
+    def drop(self, partitions: list[TopicPartition]) -> None: ...
 
 
 class DropStateOnRebalance(ConsumerRebalanceListener):
@@ -19,8 +24,8 @@ class DropStateOnRebalance(ConsumerRebalanceListener):
     their offsets are never committed by this member; the new owner re-reads from the last commit.
     """
 
-    def __init__(self, tracker: OffsetTracker, on_assigned: Callable[[list[TopicPartition]], None]) -> None:
-        self.tracker = tracker
+    def __init__(self, state: PartitionState, on_assigned: Callable[[list[TopicPartition]], None]) -> None:
+        self.tracker = state
         self._on_assigned = on_assigned
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:

@@ -2,7 +2,12 @@
 
 The main thread runs the consumer loop (poll, backpressure, commits, lag); the pipeline's threads do
 the work; the producer's IO thread runs the ack callbacks. Each input message ends as a tag record or
-a DLQ record, and its offset is committed only once that record is acknowledged (at-least-once).
+a DLQ record, and its offset is committed only once that record is acknowledged (at-least-once), or
+in the same Kafka transaction as that record (``delivery=exactly_once``, kafka/delivery.py).
+
+Before any client is built, a probe (kafka/connection.py) tells a wrong TLS/SASL setting (exit 2,
+with the setting to fix) from a broker that is not there yet (retry with backoff, not ready). While
+the broker is unreachable later on, ``/readyz`` fails and the clients reconnect by themselves.
 """
 
 from __future__ import annotations
@@ -14,17 +19,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from stream_tagger.errors import EngineFailed, EventError
 from stream_tagger.health import HealthServer
+from stream_tagger.kafka.connection import BrokerUnreachable, check_brokers
+from stream_tagger.kafka.delivery import Delivery, make_delivery
 from stream_tagger.kafka.offsets import Committer, OffsetTracker
-from stream_tagger.kafka.publisher import Publisher
 from stream_tagger.kafka.rebalance import DropStateOnRebalance
 from stream_tagger.metrics import Metrics
 from stream_tagger.pipeline import Pipeline
 from stream_tagger.records import Origin, Prepared, dlq_record
 from stream_tagger.settings import Settings
+from stream_tagger.supervision import Lifecycle
 from stream_tagger.tagger import Tagger
 
 log = logging.getLogger(__name__)
@@ -42,33 +49,37 @@ class Consumed:
     value: bytes | None
 
 
-class Worker:
+class Worker(Lifecycle):
     def __init__(self, settings: Settings, tagger: Tagger, metrics: Metrics) -> None:
         self.settings = settings
         self.tagger = tagger
         self.metrics = metrics
         self.tracker = OffsetTracker()
-        self.stopping = threading.Event()
+        super().__init__()
         self.assigned = threading.Event()
-        self.fatal: str | None = None
         self._lag_due = threading.Event()  # a new assignment: publish its partitions' lag at once
         self._paused = False
+        self._last_progress = time.monotonic()
         self.pipeline: Pipeline[Consumed] = Pipeline(
             tagger, settings, metrics, self._send_tags, self._send_dlq, self.fail
         )
         self.consumer: KafkaConsumer | None = None
-        self.publisher: Publisher | None = None
+        self.delivery: Delivery | None = None
+        self.broker_up = False
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def run(self) -> int:
         """Consume until ``stop()``; then drain, commit and close. Returns the exit status."""
         s = self.settings
-        self.publisher = Publisher(KafkaProducer(**s.producer_kwargs()), s.output_topic, s.dlq_topic)
+        if not self._wait_for_brokers():  # a ConfigError (wrong setting) goes up: exit 2 with its message
+            return 0
         self.consumer = KafkaConsumer(**s.consumer_kwargs())
-        self.committer = Committer(self.consumer, self.tracker, self.metrics)
-        self.consumer.subscribe([s.input_topic], listener=DropStateOnRebalance(self.tracker, self._on_assigned))
+        self.committer = Committer(self.consumer, self.tracker, self.metrics, s.kafka_call_timeout_ms)
+        self.delivery = make_delivery(s, self.consumer, self.tracker, self.committer, self.metrics)
+        self.consumer.subscribe([s.input_topic], listener=DropStateOnRebalance(self.delivery, self._on_assigned))
         self.pipeline.start()
-        log.info("worker started", extra={"worker": s.worker_id, "topic": s.input_topic, "group": s.group_id})
+        log.info("worker started", extra={"worker": s.worker_id, "topic": s.input_topic, "group": s.group_id,
+                                          "delivery": s.delivery})
         try:
             self._consume_loop()
             self._drain()
@@ -80,42 +91,73 @@ class Worker:
             self._close()
         return 1 if self.fatal else 0
 
-    def stop(self) -> None:
-        self.stopping.set()
-
-    def fail(self, thread: str, exc: BaseException) -> None:
-        """A part of the worker cannot go on: report unhealthy, stop, exit non-zero."""
-        self.fatal = self.fatal or f"{thread}: {type(exc).__name__}: {exc}"
-        self.stopping.set()
-
-    def alive(self) -> bool:
-        return self.fatal is None
-
     def ready(self) -> bool:
-        return self.assigned.is_set() and not self.stopping.is_set() and self.fatal is None
+        return self.assigned.is_set() and self.broker_up and not self.stopping.is_set() and self.fatal is None
 
     def _on_assigned(self, partitions: list[TopicPartition]) -> None:
         # Runs on kafka-python's IO thread: touches nothing the main loop iterates.
+        self.delivery.assigned(partitions)
         self.assigned.set()
         self._lag_due.set()
+
+    # ---- the broker link -------------------------------------------------------------------------
+    def _wait_for_brokers(self) -> bool:
+        """Probe until a broker accepts this client (False: stopped first). A wrong setting raises."""
+        delay_s, most_s = 0.5, self.settings.reconnect_backoff_max_ms / 1000
+        while not self.stopping.is_set():
+            try:
+                check_brokers(self.settings, self.settings.kafka_call_timeout_ms / 1000)
+            except BrokerUnreachable as exc:
+                self._set_broker_up(False)
+                log.warning("no broker answers; retrying", extra={"error": str(exc)[:500], "retry_in_s": delay_s})
+                self.stopping.wait(delay_s)
+                delay_s = min(2 * delay_s, most_s)
+                continue
+            self._set_broker_up(True)
+            return True
+        return False
+
+    def _set_broker_up(self, up: bool | None) -> None:
+        """Record a Kafka round trip's outcome (None: there was none to make)."""
+        if up is None or up == self.broker_up:
+            return
+        self.broker_up = up
+        self.metrics.broker_reachable.set(1 if up else 0)
+        if up:
+            log.info("broker reachable")
+        else:
+            log.warning("broker unreachable: not ready until it answers again")
 
     # ---- main loop -------------------------------------------------------------------------------
     def _consume_loop(self) -> None:
         next_commit = next_lag = 0.0
         while not self.stopping.is_set():
             self._apply_backpressure()
+            self.delivery.claim_assigned()
             free = max(1, self.settings.max_inflight - self.tracker.inflight())
             for tp, records in self.consumer.poll(timeout_ms=50, max_records=free).items():
+                if not self.delivery.accepts(tp):  # exactly-once: not fenced yet; read again after its seek
+                    continue
                 for record in records:
                     self._accept(tp, record)
             now = time.monotonic()
+            self._check_progress(now)
             if now >= next_commit:
-                self.committer.commit()
+                self._set_broker_up(self.delivery.commit())
                 next_commit = now + self.settings.commit_interval_ms / 1000
             if now >= next_lag or self._lag_due.is_set():
                 self._lag_due.clear()
-                self.committer.update_lag()
+                self._set_broker_up(self.committer.update_lag())
                 next_lag = now + self.settings.lag_interval_s
+
+    def _check_progress(self, now: float) -> None:
+        """Fail the worker when events are in flight but none has finished for ``stall_timeout_s``."""
+        if self.tracker.inflight() == 0 or not self.broker_up:  # waiting for the broker is not a stall
+            self._last_progress = now
+        elif now - self._last_progress > self.settings.stall_timeout_s:
+            stalled = f"{self.tracker.inflight()} events in flight, none finished in {now - self._last_progress:.0f}s"
+            log.critical("worker stalled", extra={"error": stalled})
+            self.fail("watchdog", TimeoutError(stalled))
 
     def _accept(self, tp: TopicPartition, record: Any) -> None:
         self.tracker.add(tp, record.offset)
@@ -148,7 +190,8 @@ class Worker:
             self._send_dlq(message, EngineFailed(f"publishing the tag record failed: {exc}"))
 
         log.debug("tagged", extra={"video_id": item.event.video_id, "trace_id": item.event.trace_id})
-        self.publisher.send_tags(item.event.video_id, record, acked, failed)
+        self.delivery.publish(message.tp, message.offset, self.settings.output_topic, item.event.video_id, record,
+                              acked, failed)
 
     def _send_dlq(self, message: Consumed, error: EventError, attempt: int = 1) -> None:
         s = self.settings
@@ -174,10 +217,11 @@ class Worker:
                 return
             self._send_dlq(message, error, attempt + 1)
 
-        self.publisher.send_dlq(video_id, record, acked, failed)
+        self.delivery.publish(message.tp, message.offset, s.dlq_topic, video_id, record, acked, failed)
 
     def _finish(self, message: Consumed) -> None:
-        self.tracker.done(message.tp, message.offset)
+        """Its record is delivered (the delivery strategy has marked the offset done)."""
+        self._last_progress = time.monotonic()
         self.metrics.inflight.set(self.tracker.inflight())
 
     # ---- shutdown --------------------------------------------------------------------------------
@@ -192,9 +236,9 @@ class Worker:
         deadline = time.monotonic() + self.settings.drain_timeout_s
         while self.fatal is None and self.tracker.inflight() > 0 and time.monotonic() < deadline:
             self.consumer.poll(timeout_ms=50)  # keeps the membership alive; paused: returns nothing
-            self.committer.commit()
-        self.publisher.flush(timeout_s=max(0.5, deadline - time.monotonic()))
-        self.committer.commit()
+            self.delivery.commit()
+        self.delivery.flush(timeout_s=max(0.5, deadline - time.monotonic()))
+        self.delivery.commit()
         self.committer.update_lag()
         log.info("drained", extra={"left_uncommitted": self.tracker.inflight()})
 
@@ -203,8 +247,8 @@ class Worker:
         self.pipeline.close()
         if self.consumer is not None:
             self.consumer.close(autocommit=False)
-        if self.publisher is not None:
-            self.publisher.close(timeout_s=5)
+        if self.delivery is not None:
+            self.delivery.close()
 
 
 def run_worker(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from trainer.classifier.clips import ClipSet
+from trainer.checkpoint import Checkpoints
+from trainer.classifier.stages import Budget, Run
 from trainer.common import seed_everything
+from trainer.datasets.clips import ArraySource, ClipSet
+from trainer.distributed import TrainContext
 
 TAGS, CATEGORIES, GRADES = 24, 6, 4
 
@@ -15,7 +19,15 @@ TAGS, CATEGORIES, GRADES = 24, 6, 4
 def tiny_clips() -> ClipSet:
     seed_everything(0)
     count = 12
-    tags = (torch.rand(count, TAGS) > 0.8).float()
-    return ClipSet(frames=torch.randint(0, 256, (count, 8, 16, 16, 3), dtype=torch.uint8), tags=tags,
-                   true_tags=tags.clone(), category=torch.randint(0, CATEGORIES, (count,)),
-                   quality=torch.randint(0, GRADES, (count,)), teacher_tags=torch.rand(count, TAGS))
+    rng = np.random.default_rng(0)
+    tags = (rng.random((count, TAGS)) > 0.8).astype(np.float32)
+    frames = rng.integers(0, 256, (count, 8, 16, 16, 3), dtype=np.uint8)
+    return ClipSet(ArraySource(frames), np.arange(count), {
+        "tags": tags, "has_tags": np.ones(count, bool), "category": rng.integers(0, CATEGORIES, count),
+        "quality": rng.integers(0, GRADES, count), "teacher_tags": rng.random((count, TAGS)).astype(np.float32)})
+
+
+def tiny_run(**budget) -> Run:
+    """One CPU rank, no checkpoints: what a unit test of a stage needs."""
+    return Run(TrainContext(torch.device("cpu")), Checkpoints(None, "test", resume=False, is_main=True), seed=0,
+               budget=Budget(**budget))

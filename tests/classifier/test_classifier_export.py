@@ -18,7 +18,7 @@ from trainer.classifier.train import DEFAULT_AGGREGATION
 def tiny_onnx(tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx") / MODEL_NAME
     student = Student(TAGS, CATEGORIES, GRADES, feature_size=8, widths=(4, 8))
-    return path, export_classifier(student, path, seed=1)
+    return path, export_classifier(student, path, POLICY, seed=1)
 
 
 def publish(root, path):

@@ -258,3 +258,73 @@ def exported_names_used() -> set[str]:
     return {
         name for expr in rule_expressions() + dashboard_expressions() for name in METRIC_NAME.findall(expr)
     }
+
+
+#: Series only ``stream-tagger memory`` exports (metrics.MemoryMetrics); the others, every process.
+MEMORY_METRIC_PREFIX = "stream_tagger_memory_"
+
+
+def memory_names_used() -> set[str]:
+    return {name for name in exported_names_used() if name.startswith(MEMORY_METRIC_PREFIX)}
+
+
+@dataclass
+class RunningMemoryWriter:
+    """A ``stream-tagger memory`` process that handled a good and a bad confirmation."""
+
+    port: int
+    process: subprocess.Popen
+    log_path: Path
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as response:
+            return response.read().decode()
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+def memory_writer_env(broker: LocalBroker, topic: str, media: Path, engines: Path, eval_set: Path,
+                      port: int) -> dict[str, str]:
+    """Settings of one ``stream-tagger memory`` that publishes after every confirmation."""
+    timeouts = kafka_timeouts()
+    settings = {
+        "STREAM_TAGGER_BROKERS": broker.bootstrap,
+        "STREAM_TAGGER_CONFIRMED_TOPIC": topic,
+        "STREAM_TAGGER_CONFIRMED_DLQ_TOPIC": f"{topic}.dlq",
+        "STREAM_TAGGER_MEMORY_GROUP_ID": f"deploy-memory-{uuid.uuid4().hex[:8]}",
+        "STREAM_TAGGER_MEMORY_EVAL_SET": str(eval_set),
+        "STREAM_TAGGER_MEMORY_PUBLISH_EVERY": "1",
+        "STREAM_TAGGER_URI_ROOTS": json.dumps([str(media)]),
+        "STREAM_TAGGER_ENGINE_DIR": str(engines),
+        "STREAM_TAGGER_METRICS_PORT": str(port),
+        "STREAM_TAGGER_METRICS_HOST": "127.0.0.1",
+        **{f"STREAM_TAGGER_{key.upper()}": str(value) for key, value in timeouts.items()},
+    }
+    return {**os.environ, **settings}
+
+
+def confirmations(clip: Path) -> list[bytes]:
+    """A bad confirmation (not JSON) and a good one for ``clip``."""
+    good = {"video_id": f"deploy-{clip.stem}", "uri": clip.as_uri(), "early_action": "stop",
+            "source": "deploy-test", "confirmed_at": "2026-12-02T10:00:00Z"}
+    return [b"{not json", json.dumps(good).encode()]
+
+
+def wait_memory_handled(writer: RunningMemoryWriter, handled: int) -> None:
+    """Until the writer rejected the bad confirmation and published (or refused) the good one."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def done() -> bool:
+        values = {s.name: s.value for f in text_string_to_metric_families(writer.scrape()) for s in f.samples
+                  if not s.labels or s.labels.get("code") == "invalid_json"}
+        return (values.get("stream_tagger_memory_confirmations_rejected_total", 0)
+                + values.get("stream_tagger_memory_versions_published_total", 0)
+                + values.get("stream_tagger_memory_publishes_refused_total", 0)) >= handled
+
+    deadline = time.monotonic() + EVENTS_DONE_TIMEOUT_S
+    while not done():
+        assert writer.process.poll() is None, f"memory writer exited: {writer.log_tail()}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"memory writer handled fewer than {handled} confirmations: {writer.log_tail()}")
+        time.sleep(0.5)

@@ -115,3 +115,13 @@ def test_trainer_installs_cpu_torch_extra() -> None:
     text = IMAGES["trainer"].read_text()
     assert '".[train]"' in text and "download.pytorch.org/whl/cpu" in text
     assert "torch==2.13.0" in (DOCKER / "constraints" / "trainer.txt").read_text()
+
+
+def test_trainer_image_copies_every_package_the_distribution_ships() -> None:
+    # `pip install .` in the image builds from the copied tree: a package left out is missing at run time
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    copied = {arguments.split()[0] for arguments in args_of(IMAGES["trainer"], "COPY")}
+    ignore = (DOCKER / "trainer.Dockerfile.dockerignore").read_text().splitlines()
+    assert packages <= copied, packages - copied
+    assert all(f"!{package}/" in ignore for package in packages), ignore

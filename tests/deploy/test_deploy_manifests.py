@@ -45,7 +45,7 @@ def settings(documents: list[dict]) -> dict[str, str]:
     )["data"]
 
 
-@pytest.mark.parametrize("name", [*OVERLAYS, "rebuild-job"])
+@pytest.mark.parametrize("name", [*OVERLAYS, "rebuild-job", "rollback-job"])
 def test_every_builtin_manifest_is_valid(rendered: dict[str, list[dict]], name: str) -> None:
     # Given the rendered manifests; When each built-in kind is validated strictly (unknown fields fail)
     checked = set()
@@ -57,7 +57,7 @@ def test_every_builtin_manifest_is_valid(rendered: dict[str, list[dict]], name: 
     # Then every kind was checked
     expected = (
         {"Job"}
-        if name == "rebuild-job"
+        if name.endswith("-job")
         else {
             "Namespace",
             "ServiceAccount",
@@ -86,7 +86,7 @@ def test_validation_rejects_a_broken_deployment(rendered: dict[str, list[dict]])
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
-@pytest.mark.parametrize("name", [*OVERLAYS, "rebuild-job"])
+@pytest.mark.parametrize("name", [*OVERLAYS, "rebuild-job", "rollback-job"])
 def test_pods_are_non_root_read_only_and_unprivileged(rendered: dict[str, list[dict]], name: str) -> None:
     owners = [doc for doc in rendered[name] if doc["kind"] in POD_OWNERS]
     assert owners
@@ -216,7 +216,7 @@ def test_base_lists_every_manifest_file() -> None:
     assert listed == {path.name for path in base.glob("*.yaml")} - {"kustomization.yaml"}
 
 
-@pytest.mark.parametrize("name", [*OVERLAYS, "rebuild-job"])
+@pytest.mark.parametrize("name", [*OVERLAYS, "rebuild-job", "rollback-job"])
 def test_every_image_is_a_tagged_registry_image(rendered: dict[str, list[dict]], name: str) -> None:
     # The base's short names (stream-tagger, stream-tagger-trainer) must all be replaced by the overlay
     images = [

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from deploy_helpers import exported_names_used, promtool
+from deploy_helpers import exported_names_used, memory_names_used, promtool
 from prometheus_client.parser import text_string_to_metric_families
 
 # DESIGN §6, as the exposition format names the series (histograms as _bucket/_sum/_count).
@@ -93,9 +93,63 @@ def test_promtool_check_metrics_accepts_the_scrape(scrape: str) -> None:
 def test_every_metric_in_the_dashboard_and_rules_is_exported(scrape: str) -> None:
     # Given a scrape of a worker that handled events
     exported = {sample.name for sample in samples(scrape)}
-    # Then each raw metric name that a rule or dashboard query uses has a series in it
-    missing = exported_names_used() - exported
+    # Then each raw metric name that a rule or dashboard query uses has a series in it (the memory
+    # writer's own series are checked on the writer's scrape below)
+    missing = exported_names_used() - memory_names_used() - exported
     assert not missing, f"queried but not exported: {sorted(missing)}"
+
+
+def exercise_memory(metrics) -> None:
+    """Two confirmations consumed, one added and published, one rejected, a bank of two classes."""
+    metrics.confirmations_consumed.inc(2)
+    metrics.confirmations_added.inc()
+    metrics.confirmations_rejected.labels(code="invalid_json").inc()
+    metrics.versions_published.inc()
+    metrics.show_bank({"stop": 16, "u_turn": 8}, pending=0)
+    metrics.guard_accuracy.labels(bank="published").set(0.9)
+    metrics.writer_active.set(1)
+
+
+@pytest.fixture(scope="module")
+def memory_module_scrape() -> Iterator[str]:
+    """/metrics of a HealthServer over the memory writer's MemoryMetrics, every metric exercised."""
+    from stream_tagger.health import HealthServer
+    from stream_tagger.metrics import MemoryMetrics
+
+    metrics = MemoryMetrics()
+    exercise_memory(metrics)
+    server = HealthServer(metrics, alive=lambda: True, ready=lambda: True, host="127.0.0.1", port=0)
+    server.start(on_fatal=lambda thread, exc: None)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as response:
+            yield response.read().decode()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["memory_module_scrape", "running_memory_writer"])
+def memory_scrape(request: pytest.FixtureRequest) -> str:
+    source = request.getfixturevalue(request.param)
+    return source if isinstance(source, str) else source.scrape()
+
+
+def test_promtool_check_metrics_accepts_the_memory_writer_scrape(memory_scrape: str) -> None:
+    result = subprocess.run([promtool(), "check", "metrics"], check=False, input=memory_scrape,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_memory_metric_in_the_dashboard_and_rules_is_exported_by_the_writer(memory_scrape: str) -> None:
+    # Given a scrape of a memory writer that handled a good and a bad confirmation
+    scraped = samples(memory_scrape)
+    # Then each stream_tagger_memory_* name the rules and the dashboard query has a series in it
+    assert memory_names_used(), "the dashboard has no online-memory panel"
+    missing = memory_names_used() - {sample.name for sample in scraped}
+    assert not missing, f"queried but not exported: {sorted(missing)}"
+    rejected = {s.labels["code"] for s in scraped
+                if s.name == "stream_tagger_memory_confirmations_rejected_total" and s.value > 0}
+    assert rejected == {"invalid_json"}
+    assert {s.labels["label"] for s in scraped if s.name == "stream_tagger_memory_bank_vectors"}
 
 
 def test_design_metrics_are_exported_with_their_labels(scrape: str) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from stream_tagger.engines.manifest import MEMORY_NAME, MODEL_NAME, EngineManifest
 from stream_tagger.engines.memory_bank import MemoryBank, kmeans, select_references, vote
+from stream_tagger.engines.repository import NotLatest
 from stream_tagger.engines.tiny import write_tiny_engine
 
 
@@ -91,3 +92,62 @@ def test_a_bank_built_from_more_vectors_than_it_may_hold_keeps_the_newest_per_cl
     bank = MemoryBank.build(features, labels, ["a", "b"], clusters_per_class=2, max_per_class=4)
     assert bank.labels.tolist() == [0, 0, 0, 0, 1, 1, 1]
     assert bank.features[:4].tolist() == features[3:7].tolist()
+
+
+def test_a_confirmed_example_added_twice_is_stored_once(tmp_path):
+    bank, _ = make_version(tmp_path)
+    clip = np.full((8, 4), [0.0, 5.0, 0.0, 0.0], np.float32)
+    assert bank.add(clip, "stop", key='["v-1", "stop"]') is True
+    before = (bank.features.copy(), bank.labels.copy(), list(bank.example_keys))
+    assert bank.add(clip + 1, "stop", key='["v-1", "stop"]') is False
+    assert np.array_equal(bank.features, before[0]) and np.array_equal(bank.labels, before[1])
+    assert bank.example_keys == before[2] and bank.contains('["v-1", "stop"]')
+
+
+def test_eviction_is_first_in_first_out_by_whole_example_and_forgets_the_keys():
+    # Given a class bounded at 10 vectors holding 4 seed vectors and one confirmed clip of 4 frames
+    bank = MemoryBank.build(np.zeros((4, 2)), np.zeros(4, np.int64), ["a", "b"], clusters_per_class=2,
+                            max_per_class=10)
+    bank.add(np.ones((4, 2)), "a", key="first")
+    # When a second clip of 4 frames pushes the class to 12 > 10
+    bank.add(np.full((4, 2), 2.0), "a", key="second")
+    # Then the two oldest rows (seed vectors) went, nothing of the clips
+    assert len(bank.labels) == 10 and bank.features[:2].tolist() == [[0, 0], [0, 0]]
+    # When a third clip needs 2 more rows out: the seed vectors go, then a part of "first", so all of it
+    bank.add(np.full((4, 2), 3.0), "a", key="third")
+    assert sorted(set(bank.features[:, 0].tolist())) == [2.0, 3.0] and len(bank.labels) == 8
+    assert bank.example_keys == ["second", "third"] and not bank.contains("first")
+    assert bank.row_example.tolist() == [0] * 4 + [1] * 4
+
+
+def test_reclustering_is_batched_per_class_and_equals_a_full_recluster(tmp_path):
+    bank, _ = make_version(tmp_path)
+    refs_before = bank.feeds()
+    bank.add(np.full((8, 4), [0.0, 0.0, 0.0, 99.0], np.float32), "turn_left", key="k1")
+    bank.add(np.full((8, 4), [0.0, 0.0, 50.0, 0.0], np.float32), "turn_left", key="k2")
+    assert bank._stale == {1}  # two adds, one class to re-cluster, nothing done yet
+    partial = bank.feeds()
+    untouched = refs_before["memory_labels"] != 1
+    assert np.array_equal(partial["memory_refs"][partial["memory_labels"] != 1], refs_before["memory_refs"][untouched])
+    full = MemoryBank.build(bank.features, bank.labels, bank.classes, clusters_per_class=2).feeds()
+    assert np.array_equal(partial["memory_refs"], full["memory_refs"])
+    assert np.array_equal(partial["memory_labels"], full["memory_labels"])
+
+
+def test_keys_survive_save_and_load(tmp_path):
+    bank, _ = make_version(tmp_path)
+    bank.add(np.ones((8, 4), np.float32), "stop", key='["v-9", "stop"]')
+    published = bank.publish(tmp_path)
+    reloaded = MemoryBank.load(published)
+    assert reloaded.contains('["v-9", "stop"]') and reloaded.row_example.tolist() == bank.row_example.tolist()
+    assert reloaded.add(np.ones((8, 4), np.float32), "stop", key='["v-9", "stop"]') is False
+
+
+def test_publish_if_latest_refuses_when_another_version_came_first(tmp_path):
+    bank, version = make_version(tmp_path)
+    other = MemoryBank.load(version)
+    other.publish(tmp_path)  # version 2, by someone else
+    bank.add(np.ones((8, 4), np.float32), "stop", key="late")
+    with pytest.raises(NotLatest):
+        bank.publish(tmp_path, if_latest=1)
+    assert bank.publish(tmp_path, if_latest=2).name == "3"

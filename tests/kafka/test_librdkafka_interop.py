@@ -11,6 +11,9 @@ import json
 import time
 
 import pytest
+from kafka import KafkaConsumer
+
+from stream_tagger.testing.broker import kafka_timeouts
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
@@ -77,3 +80,36 @@ def test_librdkafka_group_consumer_reads_what_kafka_python_produced(broker, topi
     assert len(messages) == len(sent)
     assert received == sent
     assert {message.partition() for message in messages} <= set(range(4))
+
+
+def test_librdkafka_over_sasl_ssl_and_its_clear_error(secure_broker, tls_files, sasl_login, poll_records):
+    # Given a topic behind TLS + SCRAM-SHA-256, and librdkafka settings for it (docs/operations.md)
+    topic = secure_broker.create_topic("secure.videos.new.rdkafka", 1)
+    user, password = sasl_login
+    config = {"bootstrap.servers": secure_broker.bootstrap, "security.protocol": "SASL_SSL",
+              "ssl.ca.location": str(tls_files.cafile), "sasl.mechanisms": "SCRAM-SHA-256",
+              "sasl.username": user, "sasl.password": password, "acks": "all"}
+
+    # When librdkafka produces with them, and once more with a wrong password
+    delivered: list = []
+    producer = confluent_kafka.Producer(config)
+    producer.produce(topic, key=EVENT["video_id"], value=json.dumps(EVENT),
+                     on_delivery=lambda err, msg: delivered.append(err))
+    assert producer.flush(15) == 0
+    errors: list = []
+    refused = confluent_kafka.Producer({**config, "sasl.password": "wrong", "error_cb": errors.append,
+                                        "message.timeout.ms": 3000})
+    refused.produce(topic, value=b"never")
+    refused.flush(5)
+
+    # Then the first arrives (read by kafka-python over SASL_SSL); the second is refused as an auth failure
+    assert delivered == [None]
+    reader = KafkaConsumer(topic, **secure_broker.client_config(group_id="rdkafka-readers", auto_offset_reset="earliest",
+                                                                 enable_auto_commit=False, **kafka_timeouts()))
+    try:
+        (record,) = poll_records(reader, 1)
+    finally:
+        reader.close(autocommit=False)
+    assert json.loads(record.value) == EVENT
+    assert any("Authentication failed" in str(error) or error.code() == confluent_kafka.KafkaError._AUTHENTICATION
+               for error in errors), errors

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -21,12 +23,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from stream_tagger.testing.broker import LocalBroker, kafka_timeouts
 
 TESTS = Path(__file__).parents[1]
 sys.path.insert(0, str(TESTS / "corpus"))  # the corpus builder is a script, not a package
-sys.path.insert(0, str(TESTS / "worker"))  # the worker team's tiny contract-following engines
 from make_corpus import EventCase, MediaCase, build_corpus, event_cases
 
 from stream_tagger.engines.tiny import write_tiny_repository
@@ -133,11 +135,30 @@ def worker_env_for(broker: LocalBroker, corpus: Corpus, engine_dir: Path) -> Cal
 class WorkerProcess:
     """One ``stream-tagger run`` subprocess; output goes to a log file so a full pipe never blocks it."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, argv: list[str] | None = None) -> None:
         self.log_path = log_path
+        self.port = int(env.get("STREAM_TAGGER_METRICS_PORT", "0"))
+        argv = argv or ["-m", "stream_tagger.cli", "run"]
         with open(log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "stream_tagger.cli", "run"], env=env,
+            self.process = subprocess.Popen([sys.executable, *argv], env=env,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def http_status(self, path: str) -> int:
+        """Status of GET ``path`` on the worker's HTTP port (0 when nothing answers)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as response:
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+        except OSError:
+            return 0
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` (with these labels) in the worker's /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == name and labels.items() <= sample.labels.items())
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)
@@ -158,12 +179,12 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_factory(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerProcess]]:
-    """``worker_factory(env)`` starts a worker; every worker still alive is killed after the test."""
+def worker_factory(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """``worker_factory(env, argv=None)`` starts a worker; every worker still alive is killed after the test."""
     workers: list[WorkerProcess] = []
 
-    def start(env: dict[str, str]) -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log")
+    def start(env: dict[str, str], argv: list[str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log", argv)
         workers.append(worker)
         return worker
 

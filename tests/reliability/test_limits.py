@@ -1,7 +1,8 @@
 """Each resource limit is a setting and fires with its DLQ code, through the worker's own code paths.
 
 Max pixels and max message size are covered in test_bad_inputs.py (huge declared resolution,
-10 MB message); this file covers max bytes fetched (file:// and http://) and the decode timeout.
+10 MB message); this file covers max bytes fetched (file:// and http://: the bytes read, not the
+file's size) and the decode timeout.
 """
 
 from __future__ import annotations
@@ -27,18 +28,19 @@ def _policy(tmp_path, **overrides) -> UriPolicy:
     return UriPolicy.from_settings(Settings(**fields))
 
 
-def test_file_bigger_than_max_fetch_bytes_is_too_large(tmp_path):
+def test_reading_a_file_past_max_fetch_bytes_is_too_large(tmp_path):
     big = tmp_path / "big.mp4"
     big.write_bytes(b"\0" * (LIMIT_BYTES + 1))
-    with pytest.raises(TooLarge) as caught:
-        _policy(tmp_path).open(big.as_uri())
+    with pytest.raises(TooLarge) as caught, _policy(tmp_path).open(big.as_uri()) as stream:
+        stream.read()
     assert caught.value.code == "too_large"
 
 
-def test_file_within_max_fetch_bytes_is_opened(tmp_path):
+def test_file_within_max_fetch_bytes_is_read_whole(tmp_path):
     small = tmp_path / "small.mp4"
     small.write_bytes(b"\0" * LIMIT_BYTES)
-    assert _policy(tmp_path).open(small.as_uri()) == str(small.resolve())
+    with _policy(tmp_path).open(small.as_uri()) as stream:
+        assert stream.read() == b"\0" * LIMIT_BYTES
 
 
 class _BigBody(http.server.BaseHTTPRequestHandler):
@@ -64,14 +66,14 @@ def http_server():
 
 
 def test_http_download_bigger_than_max_fetch_bytes_is_too_large(tmp_path, http_server):
-    with pytest.raises(TooLarge) as caught:
-        _policy(tmp_path).open(f"{http_server}/big.mp4")
+    with pytest.raises(TooLarge) as caught, _policy(tmp_path).open(f"{http_server}/big.mp4") as stream:
+        stream.read()
     assert caught.value.code == "too_large"
 
 
 def test_http_download_within_max_fetch_bytes_is_read(tmp_path, http_server):
-    body = _policy(tmp_path, max_fetch_bytes=LIMIT_BYTES * 100).open(f"{http_server}/big.mp4")
-    assert len(body.getvalue()) == LIMIT_BYTES * 100
+    with _policy(tmp_path, max_fetch_bytes=LIMIT_BYTES * 100).open(f"{http_server}/big.mp4") as body:
+        assert len(body.read()) == LIMIT_BYTES * 100
 
 
 @pytest.fixture(scope="module")

@@ -98,7 +98,7 @@ def test_two_workers_tag_200_events_exactly_once_each(
         assert len({r["worker"] for r in records}) == 2, "both group members must have worked"
 
         # And the group's committed offsets reach the end: lag 0, in Kafka and in both workers' gauges
-        lag = lambda: committed_lag(broker, group_id, topics["input"], ends)  # noqa: E731
+        lag = lambda: committed_lag(broker, group_id, topics["input"], ends)
         assert wait_until(lambda: sum(lag().values()) == 0), lag()
         assert wait_until(lambda: sum(w.metric_sum("stream_tagger_consumer_lag") for w in workers) == 0)
         assert sum(w.metric_sum("stream_tagger_events_tagged_total") for w in workers) == EVENTS

@@ -26,10 +26,17 @@ def test_short_video_window_never_exceeds_its_duration():
     assert policy.target_times(0.5) == pytest.approx([0.0, 0.125, 0.25, 0.375])
 
 
-def _numbered_clip(path, frames: int, fps: int) -> None:
-    """Frame k is uniformly grey at level 8*k, so the decoded pixel says which frame was kept."""
+def _numbered_clip(path, frames: int, fps: int, b_frames: int = 0) -> None:
+    """Frame k is uniformly grey at level 8*k, so the decoded pixel says which frame was kept.
+
+    ``b_frames``: that many non-reference B-frames between reference frames, always (x264 makes none
+    when lossless, so such a clip is near-lossless instead; its grey levels still round to k).
+    """
+    options = {"qp": "0"}
+    if b_frames:
+        options = {"crf": "10", "x264-params": f"bframes={b_frames}:b-adapt=0:b-pyramid=none:scenecut=0"}
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps, options={"qp": "0"})
+        stream = container.add_stream("libx264", rate=fps, options=options)
         stream.width = stream.height = 64
         stream.pix_fmt = "yuv444p"
         for k in range(frames):
@@ -51,3 +58,79 @@ def test_decoder_keeps_the_frames_at_the_target_times(tmp_path):
     levels = np.round(frames.reshape(4, -1).mean(axis=1) / 8).astype(int).tolist()
     assert frames.shape == (4, 32, 32, 3)
     assert levels == [0, 5, 10, 15]
+
+
+def test_reference_decoding_skips_non_reference_frames_and_keeps_the_next_decoded_one(tmp_path):
+    # Given a 10 fps clip with 2 non-reference B-frames between reference frames, frame k at grey 8k
+    clip = tmp_path / "numbered.mp4"
+    _numbered_clip(clip, frames=30, fps=10, b_frames=2)
+    every = SamplingPolicy(frames=4, height=32, width=32, seconds=2.0, max_seconds=2.0)
+    reference = every.model_copy(update={"decode": "reference"})
+
+    # When it is sampled once decoding every frame and once decoding reference frames only
+    decoder = make_decoder("pyav")
+    all_clip, ref_clip = decoder.decode(str(clip), [every]), decoder.decode(str(clip), [reference])
+
+    # Then fewer frames were decoded, and each target got the first decoded frame at or after it:
+    # the same frame, or one a few frames later where the target fell on a skipped B-frame
+    level = lambda frames: np.round(frames.reshape(4, -1).mean(axis=1) / 8).astype(int)
+    assert ref_clip.frames_decoded < all_clip.frames_decoded
+    assert level(all_clip.frames[every]).tolist() == [0, 5, 10, 15]
+    moved = level(ref_clip.frames[reference]) - level(all_clip.frames[every])
+    assert moved.min() >= 0 and moved.max() <= 2 and moved[0] == 0  # the first frame is a keyframe
+    assert moved.max() > 0  # some target fell on a skipped frame
+
+
+def test_policies_with_different_decode_settings_each_get_their_own_frames(tmp_path):
+    # Given a clip with B-frames and two policies that differ only in what they let the decoder skip
+    clip = tmp_path / "numbered.mp4"
+    _numbered_clip(clip, frames=30, fps=10, b_frames=2)
+    every = SamplingPolicy(frames=4, height=32, width=32, seconds=2.0, max_seconds=2.0)
+    reference = every.model_copy(update={"decode": "reference"})
+    decoder = make_decoder("pyav")
+
+    # When both are asked for in one call
+    both = decoder.decode(str(clip), [every, reference])
+
+    # Then each policy's frames are exactly what it gets on its own (two passes, one per setting)
+    for policy in (every, reference):
+        alone = decoder.decode(str(clip), [policy])
+        assert np.array_equal(both.frames[policy], alone.frames[policy])
+    assert both.frames_decoded == sum(decoder.decode(str(clip), [p]).frames_decoded for p in (every, reference))
+
+
+def test_a_policy_that_decodes_every_frame_serialises_as_before_the_setting_existed():
+    every = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)
+    reference = every.model_copy(update={"decode": "reference"})
+    assert "decode" not in every.model_dump_json()  # manifests and frame-cache keys unchanged
+    assert SamplingPolicy.model_validate_json(reference.model_dump_json()) == reference
+    assert reference != every and hash(reference) != hash(every)
+
+
+def _textured_clip(path, deblocked: bool) -> None:
+    """2 s of moving noise at 10 fps, lossy enough that H.264's deblocking filter changes pixels."""
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    options = {"crf": "35", "x264-params": "bframes=0" + ("" if deblocked else ":no-deblock=1")}
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10, options=options)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for k in range(20):
+            image = np.ascontiguousarray(base[:, k : k + 64])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+def test_skipping_deblocking_changes_pixels_only_where_the_stream_is_deblocked(tmp_path):
+    on = SamplingPolicy(frames=4, height=64, width=64, seconds=1.0, max_seconds=1.0)
+    off = on.model_copy(update={"deblock": False})
+    decoder = make_decoder("pyav")
+    for deblocked in (True, False):
+        clip = tmp_path / f"textured-{deblocked}.mp4"
+        _textured_clip(clip, deblocked)
+        both = decoder.decode(str(clip), [on, off])
+        # the same frames are decoded; their pixels differ only if the encoder deblocked, since
+        # skipping a filter the stream does not use changes nothing
+        assert decoder.decode(str(clip), [on]).frames_decoded == decoder.decode(str(clip), [off]).frames_decoded
+        differ = not np.array_equal(both.frames[on], both.frames[off])
+        assert differ == deblocked

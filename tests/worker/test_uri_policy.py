@@ -1,4 +1,7 @@
-"""file:// only under the roots (after resolving links and ..), http(s) only to allowed hosts."""
+"""file:// only under the roots (after resolving links and ..), http(s) only to allowed hosts.
+
+Every source opens as a byte stream; max_bytes bounds the bytes read, not the file's size.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +29,10 @@ def policy(root: Path, hosts=(), max_bytes: int = 10_000) -> UriPolicy:
     return UriPolicy((root.resolve(),), frozenset(hosts), max_bytes, 5.0)
 
 
-def test_file_under_the_root_opens(media):
-    assert policy(media).open((media / "ok.mp4").as_uri()) == str((media / "ok.mp4").resolve())
+def test_file_under_the_root_opens_as_a_stream_of_its_bytes(media):
+    with policy(media).open((media / "ok.mp4").as_uri()) as stream:
+        assert stream.read() == b"v" * 100
+        assert stream.bytes_fetched == 100
 
 
 @pytest.mark.parametrize(
@@ -54,14 +59,18 @@ def test_missing_file_under_the_root_is_a_fetch_failure(media):
         policy(media).open((media / "absent.mp4").as_uri())
 
 
-def test_file_over_the_byte_limit_is_too_large(media):
-    with pytest.raises(TooLarge):
-        policy(media, max_bytes=10).open((media / "ok.mp4").as_uri())
+def test_reading_a_file_past_the_byte_limit_is_too_large(media):
+    # Given a 100-byte file and a 10-byte limit: opening reads only what fits
+    with policy(media, max_bytes=10).open((media / "ok.mp4").as_uri()) as stream:
+        assert stream.read(10) == b"v" * 10
+        # Then the first byte past the limit is refused
+        with pytest.raises(TooLarge):
+            stream.read(1)
 
 
 @pytest.fixture
 def http_server(media):
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(media), **k)  # noqa: E731
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(media), **k)
     http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -70,13 +79,13 @@ def http_server(media):
 
 
 def test_http_to_an_allowed_host_downloads_within_the_limit(media, http_server):
-    source = policy(media, hosts=["127.0.0.1"]).open(f"{http_server}/ok.mp4")
-    assert source.read() == b"v" * 100
+    with policy(media, hosts=["127.0.0.1"]).open(f"{http_server}/ok.mp4") as source:
+        assert source.read() == b"v" * 100
 
 
 def test_http_download_over_the_limit_is_too_large(media, http_server):
-    with pytest.raises(TooLarge):
-        policy(media, hosts=["127.0.0.1"], max_bytes=50).open(f"{http_server}/ok.mp4")
+    with pytest.raises(TooLarge), policy(media, hosts=["127.0.0.1"], max_bytes=50).open(f"{http_server}/ok.mp4") as s:
+        s.read()
 
 
 def test_http_404_is_a_non_retryable_fetch_failure(media, http_server):

@@ -29,4 +29,4 @@ def test_tag_noise_changes_labels_but_not_pixels(tiny_dataset: Path, tiny_option
     noisy = _snapshot(tmp_path / "noisy")
     assert {k: v for k, v in noisy.items() if k.startswith("clips/")} == {
         k: v for k, v in clean.items() if k.startswith("clips/")}
-    assert any(row["tags"] != row["true_tags"] for row in rows)
+    assert any(row["tags"] != row["clean_tags"] for row in rows)

@@ -24,3 +24,11 @@ def quality_distillation_loss(teacher_logits: torch.Tensor, student_logits: torc
 def tag_distillation_loss(student_tag_logits: torch.Tensor, teacher_tag_probs: torch.Tensor) -> torch.Tensor:
     """Per-tag BCE of the student's pooled tag scores against the label teacher's probabilities."""
     return F.binary_cross_entropy_with_logits(student_tag_logits, teacher_tag_probs)
+
+
+def masked_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the rows that carry a class (target >= 0); 0 (with a graph) when none does."""
+    valid = target >= 0
+    if not bool(valid.any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[valid], target[valid])

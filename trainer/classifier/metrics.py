@@ -22,7 +22,8 @@ def per_label_average_precision(scores: np.ndarray, truth: np.ndarray) -> list[f
 
 def mean_average_precision(scores: np.ndarray, truth: np.ndarray) -> float:
     """Macro mean of per-label AP over labels that have at least one positive."""
-    return float(np.nanmean(per_label_average_precision(scores, truth)))
+    values = per_label_average_precision(scores, truth)
+    return float(np.nanmean(values)) if not np.all(np.isnan(values)) else float("nan")
 
 
 def micro_f1(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -37,10 +38,24 @@ def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndar
     return matrix
 
 
-def classifier_metrics(outputs: dict[str, np.ndarray], category: np.ndarray, true_tags: np.ndarray,
-                       quality: np.ndarray, tag_threshold: float = 0.5) -> dict[str, float]:
-    """The issue's numbers from the four output heads (probabilities) and the true labels."""
-    return {"category_accuracy": float((outputs["category_probs"].argmax(1) == category).mean()),
-            "tag_map": mean_average_precision(outputs["tag_probs"], true_tags),
-            "tag_micro_f1": micro_f1((outputs["tag_probs"] >= tag_threshold).astype(np.float64), true_tags),
-            "quality_accuracy": float((outputs["quality_probs"].argmax(1) == quality).mean())}
+def classifier_metrics(outputs: dict[str, np.ndarray], targets: dict[str, np.ndarray],
+                       tag_threshold: float = 0.5) -> dict[str, float]:
+    """The held-out numbers of the heads the engine has, each over the clips that carry that label."""
+    metrics: dict[str, float] = {}
+    category = targets["category"] >= 0
+    if "category_probs" in outputs and category.any():
+        metrics["category_accuracy"] = float((outputs["category_probs"][category].argmax(1)
+                                              == targets["category"][category]).mean())
+        metrics["category_clips"] = int(category.sum())
+    tagged = targets["has_tags"]
+    if "tag_probs" in outputs and tagged.any():
+        scores, truth = outputs["tag_probs"][tagged], targets["tags"][tagged]
+        metrics["tag_map"] = mean_average_precision(scores, truth)
+        metrics["tag_micro_f1"] = micro_f1((scores >= tag_threshold).astype(np.float64), truth)
+        metrics["tag_clips"] = int(tagged.sum())
+    graded = targets["quality"] >= 0
+    if "quality_probs" in outputs and graded.any():
+        metrics["quality_accuracy"] = float((outputs["quality_probs"][graded].argmax(1)
+                                             == targets["quality"][graded]).mean())
+        metrics["quality_clips"] = int(graded.sum())
+    return metrics

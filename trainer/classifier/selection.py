@@ -1,84 +1,187 @@
-"""Quality-teacher selection: keep candidates whose distilled student beats the teacher alone, then the best K.
+"""Quality-teacher selection as the quality-distillation document's claims 8–9 describe it.
 
-The "student" here is a cheap probe (a tiny per-frame CNN trained for a couple of epochs with the
-quality distillation loss from that one teacher), so the library costs seconds, not minutes.
+The library holds structurally different quality teachers. Each candidate is first trained on a
+*pre-training* share of the training clips (the document's pre-trained model). Then, on the
+remaining *probe* share, two things get the same budget (``probe_epochs`` epochs, same clips):
+
+- the **updated model**: the candidate itself, trained further (fine-tuned) on the probe share;
+- the **probe student**: the real student architecture (``probe_factory``), trained from scratch on the
+  probe share with the distillation loss from the frozen candidate.
+
+Both are scored on the validation clips. A candidate is kept when its student beats its updated model
+(claim 8; ``gain`` = student accuracy − updated accuracy > 0). Claim 9: the top K kept candidates by
+gain, and of those the best by a second criterion. The document's text breaks off before it defines
+that criterion; here it is the updated model's own validation accuracy (how good the teacher is
+alone), and the best ``teachers`` of the K (the gate needs at least two) become the gated teachers.
+When fewer than ``teachers`` candidates are kept, the rest are filled by gain and the report says so.
+The probe is fair by construction: the student the engine actually trains, the same clips and epochs
+as the teacher's fine-tuning, and a loss it can learn from (labels + teacher prediction + feature).
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
-from trainer.classifier.clips import ClipSet
 from trainer.classifier.losses import quality_distillation_loss
-from trainer.classifier.nets import FrameQualityTeacher, SpatioTemporalQualityTeacher
-from trainer.classifier.stages import Budget, fit, predict, train_quality_teacher
+from trainer.classifier.nets import (
+    FEATURE_WIDTHS,
+    FrameQualityTeacher,
+    SpatioTemporalQualityTeacher,
+    Student,
+    TemporalFeatureQualityTeacher,
+)
+from trainer.classifier.stages import Run, fit, predict, train_quality_teacher
+from trainer.datasets.clips import ClipSet
 
 FEATURE_SIZE = 64
+#: Share of the training clips the candidates are pre-trained on; the rest is the probe share.
+PRETRAIN_SHARE = 0.7
+
+ProbeFactory = Callable[[], nn.Module]
 
 
-def candidate_library(grades: int) -> dict[str, nn.Module]:
+def candidate_library(grades: int, features_dim: int | None = None) -> dict[str, nn.Module]:
     """Structurally different quality teachers, all projecting to FEATURE_SIZE."""
+    if features_dim is not None:
+        return {"feature_mlp": FrameQualityTeacher(grades, FEATURE_SIZE, FEATURE_WIDTHS["quality"], features_dim),
+                "feature_temporal": TemporalFeatureQualityTeacher(grades, FEATURE_SIZE, features_dim),
+                "feature_mlp_narrow": FrameQualityTeacher(grades, FEATURE_SIZE, FEATURE_WIDTHS["quality_narrow"],
+                                                          features_dim)}
     return {"frame_cnn": FrameQualityTeacher(grades, FEATURE_SIZE),
             "spatiotemporal_3d": SpatioTemporalQualityTeacher(grades, FEATURE_SIZE),
             "frame_cnn_narrow": FrameQualityTeacher(grades, FEATURE_SIZE, widths=(16, 24, 32))}
 
 
+def classifier_probe(grades: int, features_dim: int | None) -> ProbeFactory:
+    """The classifier student's own quality branch (no backbone or tag/category heads run)."""
+    return lambda: Student(0, 0, grades, FEATURE_SIZE, features_dim=features_dim)
+
+
+@dataclass(frozen=True)
+class SelectionRule:
+    enabled: bool = True  # off: every candidate of the library is a gated teacher
+    top_k: int = 3  # claim 9's K
+    teachers: int = 2  # how many of the K the gate combines
+    probe_epochs: int | None = None  # default: the budget's quality_epochs
+
+
 @dataclass
 class CandidateReport:
     name: str
-    teacher_accuracy: float
-    probe_accuracy: float
+    teacher_accuracy: float  # the pre-trained candidate on the validation clips
+    updated_accuracy: float  # the candidate after fine-tuning on the probe share
+    probe_accuracy: float  # the student distilled from the candidate, same share and epochs
+    chosen: bool = False
+    reason: str = ""
+
+    @property
+    def gain(self) -> float:
+        return round(self.probe_accuracy - self.updated_accuracy, 4)
 
     @property
     def distillation_helps(self) -> bool:
-        return self.probe_accuracy > self.teacher_accuracy
+        return self.gain > 0
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "teacher_accuracy": self.teacher_accuracy, "updated_accuracy": self.updated_accuracy,
+                "probe_accuracy": self.probe_accuracy, "gain": self.gain, "kept": self.distillation_helps,
+                "chosen": self.chosen, "reason": self.reason}
 
 
-class _ProbeStudent(nn.Module):
-    def __init__(self, grades: int):
+class _Distilled(nn.Module):
+    """The probe student and its frozen teacher as one module (so DDP sees one forward)."""
+
+    def __init__(self, probe: nn.Module, teacher: nn.Module):
         super().__init__()
-        self.teacher_like = FrameQualityTeacher(grades, FEATURE_SIZE, widths=(8, 16, 24))
+        self.probe, self.teacher = probe, teacher
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feature = self.teacher_like.feature(frames)
-        return self.teacher_like.head(torch.relu(feature)), feature
-
-
-def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((logits.argmax(1) == labels).float().mean())
-
-
-def probe_accuracy(teacher: nn.Module, train: ClipSet, val: ClipSet, budget: Budget, seed: int) -> float:
-    probe = _ProbeStudent(int(train.quality.max()) + 1)
-    teacher.requires_grad_(False)
-
-    def loss(x: torch.Tensor, batch: ClipSet) -> torch.Tensor:
-        logits, feature = probe(x)
+    def forward(self, frames: torch.Tensor):
+        out = self.probe(frames)
         with torch.no_grad():
-            teacher.eval()
-            target_feature = teacher.feature(x)
-            teacher_logits = teacher.head(torch.relu(target_feature))
-        return quality_distillation_loss(teacher_logits, logits, target_feature, feature, batch.quality)[0]
+            self.teacher.eval()
+            target_feature = self.teacher.feature(frames)
+            teacher_logits = self.teacher.head(torch.relu(target_feature))
+        return out["quality_logits"], out["quality_feature"], teacher_logits, target_feature
 
-    fit(probe, train, loss, budget, 1, seed, "probe")
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
+
+
+def _teacher_accuracy(teacher: nn.Module, clips: ClipSet, run: Run) -> float:
+    return round(accuracy(predict(teacher, clips, lambda m, x: m(x), run.ctx), clips.targets["quality"]), 4)
+
+
+def probe_accuracy(name: str, teacher: nn.Module, probe: nn.Module, train: ClipSet, val: ClipSet, run: Run,
+                   epochs: int) -> float:
+    """Accuracy on ``val`` of ``probe`` distilled from the frozen ``teacher`` on ``train`` for ``epochs``."""
+    teacher.requires_grad_(False)
+    pair = _Distilled(probe, teacher)
+
+    def loss(model: nn.Module, x: torch.Tensor, batch) -> torch.Tensor:
+        logits, feature, teacher_logits, target_feature = model(x)
+        return quality_distillation_loss(teacher_logits, logits, target_feature, feature, batch["quality"])[0]
+
+    fit(f"probe/{name}", pair, train, loss, run, epochs)
     teacher.requires_grad_(True)
-    return accuracy(predict(probe, val, lambda m, x: m(x)[0]), val.quality)
+    return round(accuracy(predict(probe, val, lambda m, x: m(x)["quality_logits"], run.ctx), val.targets["quality"]), 4)
 
 
-def select_teachers(train: ClipSet, val: ClipSet, budget: Budget, seed: int,
-                    grades: int) -> tuple[list[nn.Module], list[CandidateReport]]:
-    """Train every candidate, probe it, keep the helpful ones (all if none helps), return the best K."""
-    reports, trained = [], {}
-    for name, teacher in candidate_library(grades).items():
-        train_quality_teacher(teacher, train, budget, seed, name)
-        teacher_acc = accuracy(predict(teacher, val, lambda m, x: m(x)), val.quality)
-        reports.append(CandidateReport(name, teacher_acc, probe_accuracy(teacher, train, val, budget, seed)))
-        trained[name] = teacher
-    helpful = [r for r in reports if r.distillation_helps] or reports
-    best = sorted(helpful, key=lambda r: r.teacher_accuracy, reverse=True)[:budget.top_k]
-    if len(best) < 2:  # the gate needs structurally different teachers to choose between
-        best = sorted(reports, key=lambda r: r.teacher_accuracy, reverse=True)[:max(2, budget.top_k)]
-    return [trained[r.name] for r in best], reports
+def select_teachers(train: ClipSet, val: ClipSet, run: Run, grades: int, features_dim: int | None = None,
+                    probe_factory: ProbeFactory | None = None,
+                    rule: SelectionRule = SelectionRule()) -> tuple[list[nn.Module], list[CandidateReport]]:
+    """Pre-train, fine-tune and probe every candidate; return the chosen teachers and a report per candidate."""
+    probe_factory = probe_factory or classifier_probe(grades, features_dim)
+    epochs = rule.probe_epochs or run.budget.quality_epochs
+    order = np.random.default_rng(run.seed + 19).permutation(len(train))
+    cut = int(PRETRAIN_SHARE * len(train))
+    pretrain, probe_share = train.subset(order[:cut]), train.subset(order[cut:])
+    reports, updated = [], {}
+    for name, teacher in candidate_library(grades, features_dim).items():
+        train_quality_teacher(teacher, pretrain, run, name)
+        pretrained_accuracy = _teacher_accuracy(teacher, val, run)
+        student_accuracy = probe_accuracy(name, teacher, probe_factory(), probe_share, val, run, epochs)
+        refined = copy.deepcopy(teacher)
+        fit(f"updated/{name}", refined, probe_share,
+            lambda m, x, b: nn.functional.cross_entropy(m(x), b["quality"]), run, epochs)
+        reports.append(CandidateReport(name, pretrained_accuracy, _teacher_accuracy(refined, val, run),
+                                       student_accuracy))
+        updated[name] = refined
+    chosen = choose(reports, rule)
+    for report in reports:
+        run.ctx.log(f"quality teacher {report.name}: teacher {report.teacher_accuracy:.3f}, updated "
+                    f"{report.updated_accuracy:.3f}, probe student {report.probe_accuracy:.3f} (gain {report.gain:+.3f})"
+                    f" → {'chosen' if report.chosen else 'not chosen'}: {report.reason}")
+    return [updated[r.name] for r in chosen], reports
+
+
+def choose(reports: list[CandidateReport], rule: SelectionRule) -> list[CandidateReport]:
+    """Claims 8–9 on measured reports (marks each report chosen or not, with the reason)."""
+    if not rule.enabled:
+        for report in reports:
+            report.chosen, report.reason = True, "selection off: every candidate is a teacher"
+        return list(reports)
+    by_gain = sorted(reports, key=lambda r: r.gain, reverse=True)
+    kept = [r for r in by_gain if r.distillation_helps]
+    top = kept[:rule.top_k]
+    chosen = sorted(top, key=lambda r: r.updated_accuracy, reverse=True)[:rule.teachers]
+    for report in chosen:
+        report.chosen = True
+        report.reason = (f"kept (student beats the fine-tuned teacher by {report.gain:+.3f}), in the top {rule.top_k} "
+                         f"by gain, among the best {rule.teachers} of those by the teacher's own accuracy")
+    filled = [r for r in by_gain if not r.chosen][:max(0, rule.teachers - len(chosen))]
+    for report in filled:
+        report.chosen = True
+        report.reason = (f"filled: only {len(chosen)} candidate(s) passed claim 8 and the gate needs "
+                         f"{rule.teachers}; next best by gain ({report.gain:+.3f})")
+    for report in reports:
+        if not report.chosen:
+            report.reason = ("not kept: its student does not beat the fine-tuned teacher" if not report.distillation_helps
+                             else "kept, but outside the top K by gain or the best by the teacher's own accuracy")
+    return chosen + filled

@@ -11,7 +11,9 @@ import numpy as np
 
 from stream_tagger.engines.repository import LoadedEngine, load_engine
 from stream_tagger.sampling import SamplingPolicy
-from trainer.data import load_dataset, load_frames
+from trainer.datasets.format import Dataset
+from trainer.datasets.views import FramesView, cached_view
+from trainer.single_label import SingleLabels, single_label_clips
 from trainer.timeliness.scoring import plot_confusion, summary
 
 FRACTIONS = (0.02, 0.05, 0.10, 0.20)
@@ -25,25 +27,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
 
 
-def predict(engine: LoadedEngine, policy: SamplingPolicy, frames: np.ndarray) -> np.ndarray:
-    """Predicted classes of ``frames`` (decoded with ``policy``), fed the way the worker feeds them."""
+def predict(engine: LoadedEngine, dataset: Dataset, rows: list[int], labels: SingleLabels,
+            policy: SamplingPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, predicted classes) of the clips decoded with ``policy``, fed the way the worker feeds them."""
     served = engine.sampling_policies[0]
-    shares = [engine.infer({served: np.array(frames[s:s + 64])}, [""] * len(frames[s:s + 64]))["action_probs"]
-              for s in range(0, len(frames), 64)]
-    return np.concatenate(shares).argmax(1)
+    clips = single_label_clips(dataset, rows, labels, cached_view(dataset, FramesView(policy)))
+    shares = []
+    for start in range(0, len(clips), 64):
+        frames = clips.inputs(range(start, min(start + 64, len(clips))))
+        shares.append(engine.infer({served: frames}, [""] * len(frames))["action_probs"])
+    return clips.targets["label"], np.concatenate(shares).argmax(1)
 
 
 def run(args: argparse.Namespace) -> int:
     engine = load_engine(args.engine, "onnxruntime")
     manifest, (served,) = engine.manifest, engine.sampling_policies
-    labels = manifest.labels["early_action"]
-    rows = load_dataset(args.data)
-    truth = np.asarray([labels.index(row["early_action"]) for row in rows])
-    report = summary(truth, predict(engine, served, load_frames(args.data, served)), labels)
+    labels = list(manifest.labels["early_action"])
+    dataset = Dataset.load(args.data)
+    rows, family = dataset.split_rows("eval"), SingleLabels("early_action", labels)
+    report = summary(*predict(engine, dataset, rows, family, served), labels)
     by_fraction = {}
     for fraction in args.fractions:
-        policy = served.model_copy(update={"fraction": fraction})
-        by_fraction[f"{fraction:g}"] = float((predict(engine, policy, load_frames(args.data, policy)) == truth).mean())
+        policy = served.model_copy(update={"fraction": fraction, "seconds": None})
+        truth, predicted = predict(engine, dataset, rows, family, policy)
+        by_fraction[f"{fraction:g}"] = float((predicted == truth).mean())
     engine.close()
     report.update(engine=manifest.ref, data=str(args.data), trained_fraction=served.fraction,
                   accuracy_by_fraction=by_fraction)

@@ -47,18 +47,41 @@ class MotionCNN(nn.Module):
         return pooled.reshape(b, t, -1)
 
 
-class EarlyActionEncoder(nn.Module):
-    """uint8 frames [B, T, H, W, 3] → per-frame features [B, T, dim].
+class MotionMLP(nn.Module):
+    """The same three signals over a pretrained encoder's features: each frame's feature, its change
+    since the previous frame and since the first frame → [B, T, 2 * dim]."""
 
-    A bidirectional GRU: each frame's feature sees the whole early window, so every frame's vote can
-    rest on the motion around it, not only on the frames before it.
+    def __init__(self, features_dim: int, dim: int = 64):
+        super().__init__()
+        self.norm = nn.LayerNorm(features_dim)
+        self.layers = nn.Sequential(nn.Linear(3 * features_dim, 4 * dim), nn.ReLU(), nn.Linear(4 * dim, 2 * dim),
+                                    nn.ReLU())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.norm(features)
+        previous = torch.cat([x[:, :1], x[:, :-1]], dim=1)
+        return self.layers(torch.cat([x, x - previous, x - x[:, :1]], dim=-1))
+
+
+GRU_DIRECTIONS = ("bi", "uni")
+
+
+class EarlyActionEncoder(nn.Module):
+    """uint8 frames [B, T, H, W, 3] (or encoder features [B, T, D]) → per-frame features [B, T, dim].
+
+    ``gru="bi"``: a bidirectional GRU, each frame's feature sees the whole early window, so every
+    frame's vote can rest on the motion around it. ``gru="uni"``: frame t sees frames 0..t only (the
+    memory-network document's RNN), so the per-frame votes differ and early frames vote on less.
     """
 
-    def __init__(self, dim: int = 32, hidden: int = 64, classes: int = 6):
+    def __init__(self, dim: int = 32, hidden: int = 64, classes: int = 6, features_dim: int | None = None,
+                 gru: str = "bi"):
         super().__init__()
-        self.cnn = MotionCNN(hidden)
-        self.gru = nn.GRU(2 * hidden, hidden, batch_first=True, bidirectional=True)
-        self.project = nn.Linear(2 * hidden, dim)
+        if gru not in GRU_DIRECTIONS:
+            raise ValueError(f"unknown GRU direction {gru!r}; use one of {GRU_DIRECTIONS}")
+        self.cnn = MotionCNN(hidden) if features_dim is None else MotionMLP(features_dim, hidden)
+        self.gru = nn.GRU(2 * hidden, hidden, batch_first=True, bidirectional=gru == "bi")
+        self.project = nn.Linear((2 if gru == "bi" else 1) * hidden, dim)
         self.softmax_head = nn.Linear(dim, classes)  # the auxiliary (and plain-GRU baseline) classifier
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
@@ -96,3 +119,38 @@ class MemoryVoteModel(nn.Module):
         votes = memory_labels[nearest]
         shares = F.one_hot(votes, self.classes).float().mean(dim=1)
         return shares, votes, features
+
+
+class AuxiliaryLogits(nn.Module):
+    """Per-frame logits of the encoder's softmax head (the auxiliary network's training forward)."""
+
+    def __init__(self, encoder: EarlyActionEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.encoder.softmax_head(self.encoder(frames))
+
+
+class MemoryTraining(nn.Module):
+    """Features and softmax-head logits in one forward (what DistributedDataParallel wraps)."""
+
+    def __init__(self, encoder: EarlyActionEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.encoder(frames)
+        return features, self.encoder.softmax_head(features)
+
+
+class FeatureServing(nn.Module):
+    """The heads graph on top of an encoder: ``encoder_features [B*T, D]`` + the bank → the vote."""
+
+    def __init__(self, model: MemoryVoteModel, frames_per_clip: int):
+        super().__init__()
+        self.model, self.frames_per_clip = model, frames_per_clip
+
+    def forward(self, features: torch.Tensor, memory_refs: torch.Tensor, memory_labels: torch.Tensor):
+        frames = features.reshape(-1, self.frames_per_clip, features.shape[-1])
+        return self.model(frames, memory_refs, memory_labels)

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from stream_tagger.engines.repository import load_engine
-from trainer.data import load_dataset, load_frames
+from trainer.datasets.format import Dataset
+from trainer.datasets.views import FramesView, cached_view
+from trainer.single_label import SingleLabels, single_label_clips
 from trainer.timeliness.scoring import plot_confusion, summary
 
 
@@ -24,22 +26,26 @@ def run(args: argparse.Namespace) -> int:
     engine = load_engine(args.engine, "onnxruntime")
     manifest, (policy,) = engine.manifest, engine.sampling_policies
     labels = manifest.labels["timeliness"]
-    rows = load_dataset(args.data)
-    frames = load_frames(args.data, policy)
-    titles = [row.get("title", "") for row in rows]
+    dataset = Dataset.load(args.data)
+    clips = single_label_clips(dataset, dataset.split_rows("eval"), SingleLabels("timeliness", list(labels)),
+                               cached_view(dataset, FramesView(policy)))
+    rows = [dataset.rows[i].model_dump() for i in clips.rows]
+    titles = [row.get("title") or "" for row in rows]
     outputs = {"timeliness_probs": [], "visual_probs": [], "text_probs": []}
     for start in range(0, len(rows), 64):
-        result = engine.infer({policy: np.array(frames[start:start + 64])}, titles[start:start + 64])
+        frames = clips.inputs(range(start, min(start + 64, len(rows))))
+        result = engine.infer({policy: frames}, titles[start:start + 64])
         for name in outputs:
             outputs[name].append(result[name])
     engine.close()
-    truth = np.asarray([labels.index(row["timeliness"]) for row in rows])
+    truth = clips.targets["label"]
     predicted = {name: np.concatenate(values).argmax(1) for name, values in outputs.items()}
     report = summary(truth, predicted["timeliness_probs"], labels)
     report.update(engine=manifest.ref, data=str(args.data),
                   visual_accuracy=float((predicted["visual_probs"] == truth).mean()),
                   text_accuracy=float((predicted["text_probs"] == truth).mean()))
     report["by_evidence"] = evidence_breakdown(rows, truth, predicted["timeliness_probs"])
+    report["by_mode"] = mode_breakdown(rows, truth, predicted["timeliness_probs"])
     plot_confusion(np.asarray(report["confusion"]), labels, f"timeliness {manifest.ref}", args.results / "confusion.png")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
@@ -47,11 +53,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def mode_breakdown(rows: list[dict], truth: np.ndarray, predicted: np.ndarray) -> dict[str, dict]:
+    """World v2: accuracy per evidence mode (joint / title / visual / both) and on noisy-title clips."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        evidence = row.get("evidence") or {}
+        if "mode" not in evidence:
+            continue
+        groups.setdefault(evidence["mode"], []).append(i)
+        if evidence.get("title_noisy"):
+            groups.setdefault("title_noisy", []).append(i)
+    return {key: {"clips": len(index), "accuracy": float((truth[index] == predicted[index]).mean())}
+            for key, index in sorted(groups.items())}
+
+
 def evidence_breakdown(rows: list[dict], truth: np.ndarray, predicted: np.ndarray) -> dict[str, dict]:
     """Accuracy per (title evidence, visual evidence) combination: tells which cue is too weak."""
     groups: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
-        evidence = row.get("evidence", {})
+        evidence = row.get("evidence") or {}
         key = f"title={evidence.get('title')},visual={evidence.get('visual')}"
         groups.setdefault(key, []).append(i)
     return {key: {"clips": len(index), "accuracy": float((truth[index] == predicted[index]).mean())}

@@ -35,6 +35,18 @@ class FrameCNN(nn.Module):
         return (maps.amax(dim=(2, 3)) + maps.mean(dim=(2, 3))).reshape(b, t, -1)
 
 
+class FeatureTokens(nn.Module):
+    """Per-frame tokens from a pretrained encoder's features: float [B, T, D] → [B, T, dim]."""
+
+    def __init__(self, features_dim: int, dim: int = 64):
+        super().__init__()
+        self.layers = nn.Sequential(nn.LayerNorm(features_dim), nn.Linear(features_dim, 4 * dim), nn.ReLU(),
+                                    nn.Linear(4 * dim, dim), nn.ReLU())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
 class TextEncoder(nn.Module):
     """Hashed token ids [B, L] → token vectors [B, L, dim] and a padding mask [B, L] (1 = real)."""
 
@@ -71,18 +83,50 @@ class CrossAttention(nn.Module):
         return self.out(attended).mean(dim=1)
 
 
+class GradientScale:
+    """A coefficient the backward pass reads: set after the forward (when the modality scores are known)."""
+
+    def __init__(self, value: float = 1.0):
+        self.value = value
+
+
+class _ScaleGradient(torch.autograd.Function):
+    """Identity forward; the gradient flowing back is multiplied by ``scale.value`` at backward time."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, scale: GradientScale) -> torch.Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * ctx.scale.value, None
+
+
+def scale_gradient(x: torch.Tensor, scale: GradientScale | None) -> torch.Tensor:
+    return x if scale is None else _ScaleGradient.apply(x, scale)
+
+
 class TimelinessModel(nn.Module):
-    def __init__(self, buckets: int, classes: int = 4, dim: int = 64):
+    """``features_dim`` set: the visual tokens come from a pretrained encoder's features, not pixels."""
+
+    def __init__(self, buckets: int, classes: int = 4, dim: int = 64, features_dim: int | None = None):
         super().__init__()
-        self.visual = FrameCNN(dim)
+        self.visual = FrameCNN(dim) if features_dim is None else FeatureTokens(features_dim, dim)
         self.text = TextEncoder(buckets, dim)
         self.fusion = CrossAttention(dim)
         self.visual_head = nn.Linear(dim, classes)
         self.text_head = nn.Linear(dim, classes)
         self.fusion_head = nn.Sequential(nn.Linear(3 * dim, dim), nn.ReLU(), nn.Linear(dim, classes))
 
-    def logits(self, frames: torch.Tensor, title_ids: torch.Tensor, detach_unimodal: bool = False):
-        """(fusion, visual, text) logits; ``detach_unimodal`` keeps the unimodal heads off the encoders."""
+    def logits(self, frames: torch.Tensor, title_ids: torch.Tensor, detach_unimodal: bool = False,
+               own_scales: dict[str, GradientScale] | None = None):
+        """(fusion, visual, text) logits; ``detach_unimodal`` keeps the unimodal heads off the encoders.
+
+        ``own_scales`` multiplies the gradient that each modality's *own* head sends back into its encoder
+        (the timeliness document's claims 3 and 5: the first loss's gradient, weighted, updates the
+        encoder); the fusion head's gradient into the encoders is not touched.
+        """
         visual_tokens = self.visual(frames)
         text_tokens, mask = self.text(title_ids)
         visual_vec, text_vec = visual_tokens.mean(dim=1), masked_mean(text_tokens, mask)
@@ -90,6 +134,9 @@ class TimelinessModel(nn.Module):
         fusion = self.fusion_head(torch.cat([visual_vec, text_vec, fused], dim=-1))
         if detach_unimodal:
             visual_vec, text_vec = visual_vec.detach(), text_vec.detach()
+        elif own_scales is not None:
+            visual_vec = scale_gradient(visual_vec, own_scales.get("visual"))
+            text_vec = scale_gradient(text_vec, own_scales.get("text"))
         return fusion, self.visual_head(visual_vec), self.text_head(text_vec)
 
     def forward(self, frames: torch.Tensor, title_ids: torch.Tensor):
@@ -98,3 +145,25 @@ class TimelinessModel(nn.Module):
 
     def encoder_parameters(self) -> dict[str, list[nn.Parameter]]:
         return {"visual": list(self.visual.parameters()), "text": list(self.text.parameters())}
+
+
+class TrainingLogits(nn.Module):
+    """The model's three logits as one forward (what DistributedDataParallel wraps)."""
+
+    def __init__(self, model: TimelinessModel, detach_unimodal: bool, own_scales: dict[str, GradientScale] | None = None):
+        super().__init__()
+        self.model, self.detach_unimodal, self.own_scales = model, detach_unimodal, own_scales
+
+    def forward(self, frames: torch.Tensor, title_ids: torch.Tensor):
+        return self.model.logits(frames, title_ids, self.detach_unimodal, self.own_scales)
+
+
+class FeatureServing(nn.Module):
+    """The heads graph on top of an encoder: ``features [B*T, D]`` + ``title_ids`` → the three probabilities."""
+
+    def __init__(self, model: TimelinessModel, frames_per_clip: int):
+        super().__init__()
+        self.model, self.frames_per_clip = model, frames_per_clip
+
+    def forward(self, features: torch.Tensor, title_ids: torch.Tensor):
+        return self.model(features.reshape(-1, self.frames_per_clip, features.shape[-1]), title_ids)

@@ -1,9 +1,12 @@
 """Gradient modulation: damp the encoder of the modality that is already ahead, so the other keeps learning.
 
-Per step each modality's score is the sum over the batch of its head's softmax probability on the
-true class. For the modality whose score ratio to the other exceeds 1, its encoder's gradients are
-multiplied by ``1 - tanh(alpha * (ratio - 1))`` (1 at ratio 1, decreasing towards 0); the other
-encoder keeps coefficient 1.
+Per step each modality's prediction score is the sum over the batch of its head's softmax probability
+on the true class. The coefficient follows the timeliness document's claims 3-6: the ratio of the
+modality's score to the other modality's; above 1 it is modulated into (0, 1) as
+``1 - tanh(alpha * (ratio - 1))`` (1 at ratio 1, decreasing towards 0), otherwise it is 1.
+What it multiplies (``SCOPES``): ``own``, the gradient that reaches the encoder from the modality's own
+head's loss only (claims 3 and 5; applied inside the backward pass, ``model.GradientScale``); ``all``,
+the encoder's whole accumulated gradient, the fusion loss's included (``scale_gradients``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import math
 import torch
 
 DEFAULT_ALPHA = 1.0
+SCOPES = ("own", "all")
 
 
 def coefficient(ratio: float, alpha: float = DEFAULT_ALPHA) -> float:
@@ -27,8 +31,12 @@ def modality_scores(logits: dict[str, torch.Tensor], labels: torch.Tensor) -> di
 
 
 def coefficients(visual_logits: torch.Tensor, text_logits: torch.Tensor, labels: torch.Tensor,
-                 alpha: float = DEFAULT_ALPHA) -> dict[str, float]:
+                 alpha: float = DEFAULT_ALPHA, all_reduce=None) -> dict[str, float]:
+    """``all_reduce`` (in-place sum over torchrun ranks) makes every rank scale by the same coefficient."""
     scores = modality_scores({"visual": visual_logits, "text": text_logits}, labels)
+    if all_reduce is not None:
+        summed = all_reduce(torch.tensor([scores["visual"], scores["text"]], dtype=torch.float64))
+        scores = {"visual": float(summed[0]), "text": float(summed[1])}
     eps = 1e-8
     return {"visual": coefficient(scores["visual"] / (scores["text"] + eps), alpha),
             "text": coefficient(scores["text"] / (scores["visual"] + eps), alpha)}

@@ -17,7 +17,7 @@ def summary(truth: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict
     matrix = confusion(truth, predicted, len(labels))
     support = matrix.sum(axis=1)
     recall = {label: (float(matrix[i, i] / support[i]) if support[i] else None) for i, label in enumerate(labels)}
-    return {"accuracy": float((truth == predicted).mean()) if len(truth) else 0.0, "clips": int(len(truth)),
+    return {"accuracy": float((truth == predicted).mean()) if len(truth) else 0.0, "clips": len(truth),
             "per_class_recall": recall, "confusion": matrix.tolist(), "labels": labels}
 
 

@@ -1,4 +1,8 @@
-"""``stream-tagger-train train timeliness``: train the multimodal timeliness model and export an engine version."""
+"""``stream-tagger-train train timeliness``: train the multimodal timeliness model and export an engine version.
+
+The classes come from the dataset (its taxonomy's ``timeliness`` with ``ttl_hours``, else its rows),
+the frames through the shared cache and DataLoader, the titles through the worker's tokenizer.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,27 @@ from stream_tagger.engines.manifest import MODEL_NAME, FramesFeed, Preprocessing
 from stream_tagger.engines.repository import publish_version
 from stream_tagger.sampling import SamplingPolicy
 from stream_tagger.text import HashedTokenizer
-from trainer.data import load_dataset, load_frames
+from trainer import checkpoint, distributed, policy
+from trainer.checkpoint import Checkpoints
+from trainer.common import seed_everything
+from trainer.datasets.clips import ClipSet, clip_loader, to_device
+from trainer.datasets.format import Dataset, DatasetError, held_out
+from trainer.datasets.views import FramesView, cached_view
+from trainer.distributed import TrainContext
+from trainer.encoder import (
+    FEATURES,
+    ImageEncoder,
+    describe,
+    encoder_preprocessing,
+    merge_engine,
+    merged_parity,
+)
 from trainer.export import check_parity, command_line, dataset_hash, export_onnx
+from trainer.loop import run_stage
+from trainer.single_label import SingleLabels, single_label_clips, single_label_set
 from trainer.timeliness import modulation
-from trainer.timeliness.evaluate import evidence_breakdown
-from trainer.timeliness.model import MEAN, STD, TimelinessModel
-from video_world.labels import TIMELINESS_CLASSES, TIMELINESS_TTL_HOURS
+from trainer.timeliness.evaluate import evidence_breakdown, mode_breakdown
+from trainer.timeliness.model import MEAN, STD, FeatureServing, GradientScale, TimelinessModel, TrainingLogits
 
 POLICY = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)
 BATCH = 32
@@ -29,106 +48,165 @@ BATCH = 32
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="training dataset folder")
-    parser.add_argument("--eval-data", type=Path, required=True, help="held-out dataset folder")
+    parser.add_argument("--eval-data", type=Path, help="held-out dataset (default: --data's rows marked split=eval)")
     parser.add_argument("--out", type=Path, default=Path("engines"), help="engine repository root")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=14)
     parser.add_argument("--no-modulation", action="store_true", help="turn gradient modulation off")
     parser.add_argument("--alpha", type=float, default=modulation.DEFAULT_ALPHA, help="modulation strength")
+    parser.add_argument("--modulation-scope", choices=modulation.SCOPES, default="all",
+                        help="own: damp only the gradient from the modality's own head (the fusion loss's "
+                             "gradient undamped; claims 3-6); all: damp the encoder's whole gradient")
     parser.add_argument("--heads", choices=("fusion", "all"), default="all",
                         help="all: each encoder also trained by its own head; fusion: fusion loss only")
+    parser.add_argument("--encoder", type=Path, help="pretrained image encoder FILE.onnx (+ FILE.json sidecar)")
     parser.add_argument("--version", type=int, default=None, help="version number (default: next free)")
     parser.add_argument("--no-export", action="store_true", help="train and evaluate only (ablations)")
     parser.add_argument("--metrics-json", type=Path, help="also write the held-out metrics here (ablations)")
+    policy.add_arguments(parser, POLICY)
+    distributed.add_arguments(parser)
+    checkpoint.add_arguments(parser)
 
 
-def encode_split(directory: Path, tokenizer: HashedTokenizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rows = load_dataset(directory)
-    frames = load_frames(directory, POLICY, progress=True)
-    ids = tokenizer.encode_batch([row["title"] for row in rows])
-    labels = np.asarray([TIMELINESS_CLASSES.index(row["timeliness"]) for row in rows], np.int64)
-    return frames, ids, labels
+def titles(dataset: Dataset, clips: ClipSet, tokenizer: HashedTokenizer) -> np.ndarray:
+    return tokenizer.encode_batch([dataset.rows[i].title or "" for i in clips.rows])
 
 
-def train_epoch(model: TimelinessModel, optimizer, data, args, rng: np.random.Generator) -> dict[str, float]:
-    frames, ids, labels = data
-    model.train()
+def train_epoch(model: TimelinessModel, optimizer, clips: ClipSet, args, ctx: TrainContext, epoch: int) -> dict:
+    """One epoch. Modulation ``own`` scales, inside the backward pass, only the gradient each encoder gets
+    from its own head's loss; ``all`` scales the encoder's whole gradient (fusion loss included) after it."""
+    scope = "off" if args.no_modulation else args.modulation_scope
+    own_scales = {"visual": GradientScale(), "text": GradientScale()} if scope == "own" else None
+    wrapped = ctx.wrap(TrainingLogits(model, detach_unimodal=args.heads == "fusion", own_scales=own_scales))
+    wrapped.train()
     logged = {"visual": [], "text": [], "loss": []}
-    order = rng.permutation(len(labels))
-    for start in range(0, len(labels), BATCH):
-        index = np.sort(order[start:start + BATCH])  # sorted: faster reads from the memory-mapped cache
-        x, t, y = torch.from_numpy(np.array(frames[index])), torch.from_numpy(ids[index]), torch.from_numpy(labels[index])
-        fusion, visual, text = model.logits(x, t, detach_unimodal=args.heads == "fusion")
+    for batch in clip_loader(clips, BATCH, ctx, args.seed, epoch):
+        batch = to_device(batch, ctx)
+        x = batch["inputs"] if batch["inputs"].dtype == torch.uint8 else batch["inputs"].float()
+        y = batch["label"]
+        fusion, visual, text = wrapped(x, batch["title_ids"])
         loss = F.cross_entropy(fusion, y) + F.cross_entropy(visual, y) + F.cross_entropy(text, y)
+        coeffs = {"visual": 1.0, "text": 1.0}
+        if scope != "off":  # from this batch's scores, before backward reads them
+            coeffs = modulation.coefficients(visual, text, y, args.alpha, all_reduce=ctx.sum)
+        if own_scales is not None:
+            for name, scale in own_scales.items():
+                scale.value = coeffs[name]
         optimizer.zero_grad()
         loss.backward()
-        coeffs = {"visual": 1.0, "text": 1.0}
-        if not args.no_modulation:
-            coeffs = modulation.coefficients(visual, text, y, args.alpha)
+        if scope == "all":
             modulation.scale_gradients(model.encoder_parameters(), coeffs)
         optimizer.step()
         for name in ("visual", "text"):
             logged[name].append(coeffs[name])
         logged["loss"].append(loss.item())
-    return {name: float(np.mean(values)) for name, values in logged.items()}
+    return {name: round(float(np.mean(values)), 4) for name, values in logged.items()}
 
 
-def predict(model: TimelinessModel, frames: np.ndarray, ids: np.ndarray) -> dict[str, np.ndarray]:
+@torch.no_grad()
+def predict(model: TimelinessModel, clips: ClipSet, ctx: TrainContext) -> dict[str, np.ndarray]:
     model.eval()
     out = {"fusion": [], "visual": [], "text": []}
-    with torch.no_grad():
-        for start in range(0, len(ids), 128):
-            probs = model(torch.from_numpy(np.array(frames[start:start + 128])), torch.from_numpy(ids[start:start + 128]))
-            for name, value in zip(out, probs):
-                out[name].append(value.numpy())
+    for batch in clip_loader(clips, 128, TrainContext(ctx.device, loader_workers=ctx.loader_workers), shuffle=False):
+        batch = to_device(batch, ctx)
+        x = batch["inputs"] if batch["inputs"].dtype == torch.uint8 else batch["inputs"].float()
+        for name, value in zip(out, model(x, batch["title_ids"])):
+            out[name].append(value.cpu().numpy())
     return {name: np.concatenate(values).argmax(1) for name, values in out.items()}
 
 
 def run(args: argparse.Namespace) -> int:
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(2)
-    rng = np.random.default_rng(args.seed)
+    return distributed.run_in_context(_run, args)
+
+
+def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
+    seed_everything(args.seed)
     tokenizer = HashedTokenizer()
-    train, held_out = encode_split(args.data, tokenizer), encode_split(args.eval_data, tokenizer)
-    model = TimelinessModel(tokenizer.buckets, len(TIMELINESS_CLASSES))
+    encoder = ImageEncoder.load(args.encoder) if args.encoder else None
+    input_policy = policy.policy_from_args(args, POLICY)
+    view = encoder.features_view(input_policy) if encoder else FramesView(input_policy)
+    dataset = Dataset.load(args.data)
+    labels = single_label_set(dataset, dataset.split_rows("train"), "timeliness", ctx.log)
+    if labels is None:
+        raise DatasetError(f"{args.data}: no training row carries a timeliness label")
+    train = single_label_clips(dataset, dataset.split_rows("train"), labels,
+                               cached_view(dataset, view, ctx.rank, ctx.world, ctx.log), ctx.log)
+    train = train.with_targets(title_ids=titles(dataset, train, tokenizer))
+    held = held_out(dataset, args.eval_data)
+    evaluation = None
+    if held is not None:
+        evaluation = single_label_clips(held[0], held[1], labels, cached_view(held[0], view, ctx.rank, ctx.world,
+                                                                              ctx.log), ctx.log)
+        evaluation = evaluation.with_targets(title_ids=titles(held[0], evaluation, tokenizer))
+    checkpoints = Checkpoints.for_run(args, "timeliness", ctx)
+    started = time.time()
+    model = TimelinessModel(tokenizer.buckets, len(labels.labels), features_dim=encoder.dim if encoder else None)
+    model.to(ctx.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
-    started, history = time.time(), []
-    for epoch in range(args.epochs):
-        logged = train_epoch(model, optimizer, train, args, rng)
+
+    def epoch_fn(epoch: int) -> dict:
+        logged = train_epoch(model, optimizer, train, args, ctx, epoch)
         schedule.step()
-        history.append({"epoch": epoch, **{k: round(v, 4) for k, v in logged.items()}})
-        print(f"epoch {epoch:2d} loss {logged['loss']:.3f} coeff visual {logged['visual']:.3f} text {logged['text']:.3f}", flush=True)
-    predicted = predict(model, held_out[0], held_out[1])
-    metrics = {f"{name}_accuracy": float((value == held_out[2]).mean()) for name, value in predicted.items()}
-    print("held-out", {k: round(v, 4) for k, v in metrics.items()}, flush=True)
-    if args.metrics_json:
-        by_evidence = evidence_breakdown(load_dataset(args.eval_data), held_out[2], predicted["fusion"])
-        report = {**metrics, "fusion_by_evidence": by_evidence, "coefficient_log": history}
-        args.metrics_json.parent.mkdir(parents=True, exist_ok=True)
-        args.metrics_json.write_text(json.dumps(report, indent=2) + "\n")
+        return logged
+
+    history = run_stage("timeliness", {"model": model, "optimizer": optimizer, "schedule": schedule}, args.epochs,
+                        epoch_fn, ctx, checkpoints)
+    ctx.save_rank_weights(args.rank_weights, {"model": model})
+    if not ctx.is_main:
+        return 0
+    metrics: dict = {"train_clips": len(train)}
+    if evaluation is not None:
+        predicted = predict(model, evaluation, ctx)
+        metrics |= {f"{name}_accuracy": float((value == evaluation.targets["label"]).mean())
+                    for name, value in predicted.items()}
+        metrics["eval_clips"] = len(evaluation)
+        print("held-out", {k: round(v, 4) for k, v in metrics.items()}, flush=True)
+        if args.metrics_json:
+            held_rows = [held[0].rows[i].model_dump() for i in evaluation.rows]
+            by_evidence = evidence_breakdown(held_rows, evaluation.targets["label"], predicted["fusion"])
+            by_mode = mode_breakdown(held_rows, evaluation.targets["label"], predicted["fusion"])
+            report = {**metrics, "fusion_by_evidence": by_evidence, "fusion_by_mode": by_mode,
+                      "coefficient_log": history}
+            args.metrics_json.parent.mkdir(parents=True, exist_ok=True)
+            args.metrics_json.write_text(json.dumps(report, indent=2) + "\n")
     if not args.no_export:
-        export(model, tokenizer, args, metrics, history, time.time() - started, (train, held_out))
+        export(model.cpu(), tokenizer, labels, view.policy, encoder, args, metrics, history, time.time() - started,
+               len(train))
     return 0
 
 
-def export(model, tokenizer, args, metrics, history, seconds, splits) -> Path:
-    (train, held_out) = splits
-    feeds = {"frames": np.asarray(held_out[0][:4]), "title_ids": held_out[1][:4]}
+def export(model, tokenizer, labels: SingleLabels, input_policy: SamplingPolicy, encoder: ImageEncoder | None, args,
+           metrics, history, seconds, clips: int) -> Path:
+    rng = np.random.default_rng(args.seed)
+    frames = rng.integers(0, 256, (4, input_policy.frames, input_policy.height, input_policy.width, 3), np.uint8)
+    title_ids = tokenizer.encode_batch(["breaking news live now", "", "a guide for all seasons", "this week"])
+    names = ["timeliness_probs", "visual_probs", "text_probs"]
     with tempfile.TemporaryDirectory() as scratch:
         model_path = Path(scratch) / MODEL_NAME
-        export_onnx(model, feeds, ["timeliness_probs", "visual_probs", "text_probs"], model_path)
-        metrics["parity_max_abs"] = check_parity(model, model_path, feeds)
+        if encoder is None:
+            export_onnx(model, {"frames": frames, "title_ids": title_ids}, names, model_path)
+            metrics["parity_max_abs"] = check_parity(model, model_path, {"frames": frames, "title_ids": title_ids})
+            preprocessing = Preprocessing(mean=(MEAN,) * 3, std=(STD,) * 3)
+        else:
+            heads, heads_path = FeatureServing(model, input_policy.frames).eval(), Path(scratch) / "heads.onnx"
+            features = rng.standard_normal((4 * input_policy.frames, encoder.dim)).astype(np.float32)
+            export_onnx(heads, {FEATURES: features, "title_ids": title_ids}, names, heads_path, opset=encoder.opset)
+            merge_engine(encoder, input_policy, heads_path, model_path)
+            metrics["parity_max_abs"] = merged_parity(heads, encoder, input_policy, model_path, frames, 1e-4,
+                                                      {"title_ids": title_ids})
+            preprocessing = encoder_preprocessing(encoder)
         training = TrainingRecord(command=command_line(), seed=args.seed, data_hash=dataset_hash(args.data),
-                                  data_clips=len(train[2]), seconds=round(seconds, 1), modulation=not args.no_modulation,
-                                  alpha=args.alpha, heads=args.heads, coefficient_log=history)
+                                  data_clips=clips, seconds=round(seconds, 1), modulation=not args.no_modulation,
+                                  modulation_scope=args.modulation_scope, alpha=args.alpha, heads=args.heads, coefficient_log=history, **describe(encoder))
         version_dir = publish_version(
             args.out, "timeliness", {MODEL_NAME: model_path},
-            feeds={"frames": FramesFeed(sampling=POLICY), "title_ids": TitleFeed(tokenizer=tokenizer.config())},
-            labels={"timeliness": list(TIMELINESS_CLASSES)},
-            preprocessing=Preprocessing(mean=(MEAN,) * 3, std=(STD,) * 3),
-            serving={"ttl_hours": dict(TIMELINESS_TTL_HOURS)},
-            training=training, metrics={"eval_data_hash": dataset_hash(args.eval_data), **metrics},
+            feeds={"frames": FramesFeed(sampling=input_policy), "title_ids": TitleFeed(tokenizer=tokenizer.config())},
+            labels={"timeliness": list(labels.labels)},
+            preprocessing=preprocessing,
+            serving={"ttl_hours": labels.ttl_hours},
+            training=training,
+            metrics={**({"eval_data_hash": dataset_hash(args.eval_data)} if args.eval_data else {}), **metrics},
             version=args.version,
         )
     print(f"wrote {version_dir}", flush=True)

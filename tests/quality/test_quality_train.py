@@ -1,0 +1,98 @@
+"""``train quality`` end to end through the CLI: a fragments branch trained, attached and published."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from stream_tagger.engines.manifest import EngineManifest, FragmentsFeed
+from stream_tagger.engines.repository import load_engine
+from stream_tagger.engines.tiny import write_tiny_engine
+from trainer.cli import main
+from video_world.ladder import Recipe, apply_recipe, write_pristine
+from video_world.texture import natural_texture
+
+
+def _graded_dataset(root, clips: int = 8) -> None:
+    """Textured clips encoded pristine (excellent) or starved (poor), in the documented dataset format."""
+    (root / "clips").mkdir(parents=True)
+    rows = []
+    for k in range(clips):
+        rng = np.random.default_rng(k)
+        texture = natural_texture(rng, 140, 200, 16.0) + rng.uniform(60, 190)
+        frames = np.stack([np.clip(texture[t:t + 112, t:t + 160], 0, 255) for t in range(12)]).astype(np.uint8)
+        pristine = write_pristine(frames, root / f"{k}.yuv", fps=25)
+        grade = "excellent" if k % 2 == 0 else "poor"
+        recipe = Recipe("h264", crf=12) if grade == "excellent" else Recipe("h264", crf=51, rescale=3.0)
+        apply_recipe(recipe, pristine, root / "clips" / f"c{k}.mp4", seed=k)
+        (root / f"{k}.yuv").unlink()
+        rows.append({"clip_id": f"c{k}", "file": f"clips/c{k}.mp4", "quality": grade})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (root / "taxonomy.json").write_text(json.dumps({"quality_grades": ["excellent", "good", "fair", "poor"]}))
+
+
+def test_train_quality_publishes_the_base_classifier_with_a_fragments_branch(tmp_path):
+    # Given graded clips and an engine repository holding a base classifier
+    _graded_dataset(tmp_path / "data")
+    base = write_tiny_engine(tmp_path / "engines", "classifier")
+
+    # When the quality branch is trained (a tiny budget) and published through the CLI
+    code = main(["train", "quality", "--data", str(tmp_path / "data"), "--eval-data", str(tmp_path / "data"),
+                 "--out", str(tmp_path / "engines"), "--grid", "4", "--patch", "16", "--fragment-frames", "2",
+                 "--draws", "2", "--teacher-epochs", "1", "--gate-epochs", "1", "--student-epochs", "2",
+                 "--batch-size", "4", "--metrics-json", str(tmp_path / "metrics.json")])
+
+    # Then a new classifier version takes frames and fragments, keeps the base's labels and serving,
+    # records its teachers, and serves probabilities
+    assert code == 0
+    manifest = EngineManifest.load(tmp_path / "engines" / "classifier" / "2")
+    base_manifest = EngineManifest.load(base)
+    feeds = {spec.name: spec.feed for spec in manifest.inputs}
+    assert isinstance(feeds["fragments"], FragmentsFeed) and feeds["fragments"].fragments.size == (64, 64)
+    assert feeds["frames"] == next(s.feed for s in base_manifest.inputs if s.name == "frames")
+    assert manifest.labels == {**base_manifest.labels, "quality": ["excellent", "good", "fair", "poor"]}
+    assert manifest.training.base == base_manifest.ref
+    assert len(manifest.metrics["quality"]["selected_teachers"]) >= 2
+    assert json.loads((tmp_path / "metrics.json").read_text())["eval_clips"] == 8
+    engine = load_engine(tmp_path / "engines" / "classifier" / "2", "onnxruntime", threads=1)
+    try:
+        probs = engine.probe()["quality_probs"]
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    finally:
+        engine.close()
+
+    # and the classifier evaluation feeds it both inputs
+    assert main(["evaluate", "classifier", "--data", str(tmp_path / "data"), "--engine",
+                 str(tmp_path / "engines" / "classifier" / "2"), "--json", str(tmp_path / "eval.json")]) == 0
+    evaluated = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluated["clips"] == 8 and 0.0 <= evaluated["quality_accuracy"] <= 1.0
+
+
+def test_attach_quality_carries_a_branch_onto_a_retrained_base(tmp_path):
+    # Given a fragments classifier (the tiny one: its quality reads the fragments) and a newer plain base
+    from stream_tagger.engines.tiny import FRAGMENTS
+
+    carrier = write_tiny_engine(tmp_path, "classifier", version=1, fragments=FRAGMENTS, seed=1)
+    base = write_tiny_engine(tmp_path, "classifier", version=2, seed=2)
+
+    # When its branch is attached to the new base
+    assert main(["attach-quality", "--from", str(carrier), "--out", str(tmp_path)]) == 0
+
+    # Then the new version computes quality as the carrier did, category and tags as the base does
+    merged = tmp_path / "classifier" / "3"
+    manifest = EngineManifest.load(merged)
+    assert manifest.training.base == EngineManifest.load(base).ref
+    assert manifest.metrics["quality_branch_from"] == EngineManifest.load(carrier).ref
+    rng = np.random.default_rng(0)
+    engines = {name: load_engine(path, "onnxruntime", threads=1) for name, path in
+               (("carrier", carrier), ("base", base), ("merged", merged))}
+    try:
+        frames = {p: rng.integers(0, 256, (2, p.frames, p.height, p.width, 3), dtype=np.uint8)
+                  for p in engines["merged"].sampling_policies}
+        out = {name: engine.infer(frames, ["", ""]) for name, engine in engines.items()}
+    finally:
+        for engine in engines.values():
+            engine.close()
+    np.testing.assert_allclose(out["merged"]["quality_probs"], out["carrier"]["quality_probs"], atol=1e-6)
+    np.testing.assert_allclose(out["merged"]["category_probs"], out["base"]["category_probs"], atol=1e-6)

@@ -1,0 +1,217 @@
+"""``stream-tagger-train train quality``: the classifier's quality branch on native-resolution fragments.
+
+    stream-tagger-train train quality --data data/quality-train --eval-data data/quality-eval \\
+        --base engines/classifier/2 --out engines --seed 18
+
+The seed's gated multi-teacher distillation, on fragments instead of 64 px frames: structurally
+different quality teachers (a per-frame CNN, a 3-D CNN, a narrow CNN) are trained, probed and
+selected (``trainer.classifier.selection``), a gate fuses the selected ones, and the fragment
+student learns from the labels, from the fused teacher's prediction and from its feature (after
+projection). The published version is the base classifier's graph (category and tags exactly as
+trained there) with this branch attached (``trainer.quality.compose``): inputs ``frames`` and
+``fragments``, one ``quality_probs`` output, the grades of the training dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from stream_tagger.engines.manifest import EngineManifest
+from stream_tagger.sampling import FragmentPolicy
+from trainer import checkpoint, distributed
+from trainer.checkpoint import Checkpoints
+from trainer.classifier.losses import quality_distillation_loss
+from trainer.classifier.nets import GATE_INPUTS, QUALITY_HEAD_INPUTS, GatedQualityTeachers, parameter_count
+from trainer.classifier.selection import FEATURE_SIZE, SelectionRule, accuracy, select_teachers
+from trainer.classifier.stages import Budget, Run, fit, predict, train_gate
+from trainer.common import seed_everything
+from trainer.datasets.clips import ClipSet
+from trainer.datasets.format import Dataset, DatasetError, held_out
+from trainer.datasets.labels import label_set
+from trainer.datasets.views import FramesView, cached_view
+from trainer.distributed import TrainContext
+from trainer.export import check_parity, command_line, dataset_hash, export_onnx
+from trainer.quality.attach import newest_plain, publish_attached
+from trainer.quality.compose import FRAGMENTS_INPUT, QUALITY_OUTPUT
+from trainer.quality.data import DrawSource, FragmentDrawsView, quality_clips
+from trainer.quality.nets import FragmentQualityStudent, ServingQuality
+
+#: 7×7 patches of 32 px from 4 frames of the first second (the classifier's frames input samples
+#: 8 frames over the same second, so the fragments are cut from frames decoded anyway).
+FRAGMENTS = FragmentPolicy(frames=4, grid=7, patch=32, seconds=1.0, max_seconds=2.0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    budget = Budget()
+    parser.add_argument("--data", type=Path, required=True, help="training dataset (rows with a quality grade)")
+    parser.add_argument("--eval-data", type=Path, help="held-out dataset (default: rows marked split=eval)")
+    parser.add_argument("--base", type=Path, help="classifier version whose category/tag graph is kept "
+                        "(default: the newest classifier under --out without a fragments input)")
+    parser.add_argument("--out", type=Path, default=Path("engines"), help="engine repository root")
+    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--grid", type=int, default=FRAGMENTS.grid, help="grid cells per side")
+    parser.add_argument("--patch", type=int, default=FRAGMENTS.patch, help="patch side in native pixels")
+    parser.add_argument("--fragment-frames", type=int, default=FRAGMENTS.frames)
+    parser.add_argument("--draws", type=int, default=4, help="random-offset mosaics cached per training clip")
+    parser.add_argument("--teacher-epochs", type=int, default=budget.quality_epochs)
+    parser.add_argument("--gate-epochs", type=int, default=budget.gate_epochs)
+    parser.add_argument("--student-epochs", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=budget.batch_size)
+    parser.add_argument("--quality", choices=["gated", "single", "none"], default="gated",
+                        help="distillation: gated multi-teacher, best single teacher, or labels only")
+    parser.add_argument("--gate-input", choices=GATE_INPUTS, default="initial",
+                        help="what the gate reads: each teacher's initial (unprojected) feature (claim 4) or "
+                             "the concatenated projected features")
+    parser.add_argument("--quality-head-on", choices=QUALITY_HEAD_INPUTS, default="projected",
+                        help="the student's head classifies its projected feature (claim 6) or its trunk's")
+    parser.add_argument("--teacher-selection", choices=["on", "off"], default="on",
+                        help="on: claims 8-9 (docs/classifier.md); off: every candidate is a gated teacher")
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--no-export", action="store_true", help="only print metrics")
+    parser.add_argument("--metrics-json", type=Path)
+    distributed.add_arguments(parser)
+    checkpoint.add_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    return distributed.run_in_context(_run, args)
+
+
+def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
+    started = time.monotonic()
+    seed_everything(args.seed)
+    base = None if args.no_export else base_version(args)
+    policy = fragment_policy(args, base)
+    dataset = Dataset.load(args.data)
+    train_rows = dataset.split_rows("train")
+    grades = _grades(dataset, train_rows, ctx)
+    cached = cached_view(dataset, FragmentDrawsView(policy, args.draws), ctx.rank, ctx.world, ctx.log)
+    clips = quality_clips(dataset, train_rows, grades, DrawSource(cached), ctx.log)
+    held = held_out(dataset, args.eval_data)
+    eval_clips = None if held is None else quality_clips(
+        held[0], held[1], grades, cached_view(held[0], FramesView(policy), ctx.rank, ctx.world, ctx.log), ctx.log)
+    budget = Budget(batch_size=args.batch_size, quality_epochs=args.teacher_epochs, gate_epochs=args.gate_epochs)
+    run_ = Run(ctx, Checkpoints.for_run(args, "quality", ctx), args.seed, budget)
+    gated, reports = quality_teachers(clips, grades, run_, args.quality, args)
+    student = FragmentQualityStudent(len(grades), FEATURE_SIZE, head_on=args.quality_head_on)
+    history = fit("fragment_student", student, clips, student_loss(gated), run_, args.student_epochs)
+    if not ctx.is_main:
+        return 0
+    metrics = {"train_clips": len(clips), "student_parameters": parameter_count(student),
+               "student_loss_history": history, "quality_candidates": [r.as_dict() for r in reports],
+               "selected_teachers": [r.name for r in reports if r.chosen][:1 if args.quality == "single" else None]}
+    if eval_clips is not None:
+        metrics |= held_out_metrics(student, gated, eval_clips, ctx)
+    print(json.dumps(metrics, indent=2))
+    if args.metrics_json:
+        args.metrics_json.parent.mkdir(parents=True, exist_ok=True)
+        args.metrics_json.write_text(json.dumps(metrics, indent=2) + "\n")
+    if base is not None:
+        print(f"wrote {export_version(student, policy, base, grades, args, metrics, len(clips), time.monotonic() - started)}")
+    return 0
+
+
+def base_version(args: argparse.Namespace) -> Path:
+    return args.base if args.base is not None else newest_plain(args.out)
+
+
+def fragment_policy(args: argparse.Namespace, base: Path | None) -> FragmentPolicy:
+    """The flags' mosaic, decoding what the base's frames input decodes (one decoding pass serves both)."""
+    decode = "all"
+    if base is not None:
+        frames = EngineManifest.load(base).sampling_policies
+        decode = getattr(frames[0], "decode", "all") if frames else "all"
+    try:
+        return FragmentPolicy(**FRAGMENTS.model_dump() | {"grid": args.grid, "patch": args.patch,
+                                                          "frames": args.fragment_frames, "decode": decode})
+    except ValueError as exc:
+        raise SystemExit(f"invalid fragment policy: {exc}") from None
+
+
+def _grades(dataset: Dataset, rows: list[int], ctx: TrainContext) -> list[str]:
+    labels = label_set(dataset, rows, "quality")
+    if labels is None or not labels.counts:
+        raise DatasetError(f"{dataset.root}: no training row carries a quality grade")
+    ctx.log(labels.describe())
+    return labels.labels
+
+
+def quality_teachers(clips: ClipSet, grades: list[str], run: Run, mode: str,
+                     args: argparse.Namespace | None = None) -> tuple[GatedQualityTeachers | None, list]:
+    """Teachers trained on fragments, probed and selected, then gated (``single``: the best one alone)."""
+    if mode == "none":
+        return None, []
+    order = np.random.default_rng(run.seed).permutation(len(clips))
+    cut = int(0.85 * len(clips))
+    head_on = getattr(args, "quality_head_on", "projected")
+    rule = SelectionRule(enabled=getattr(args, "teacher_selection", "on") == "on")
+    selected, reports = select_teachers(clips.subset(order[:cut]), clips.subset(order[cut:]), run, len(grades),
+                                        probe_factory=lambda: FragmentQualityStudent(len(grades), FEATURE_SIZE,
+                                                                                     head_on=head_on), rule=rule)
+    gated = GatedQualityTeachers(selected[:1] if mode == "single" else selected, len(grades), FEATURE_SIZE,
+                                 gate_input=getattr(args, "gate_input", "initial"))
+    train_gate(gated, clips, run)
+    gated.eval()
+    return gated, reports
+
+
+def student_loss(gated: GatedQualityTeachers | None):
+    """CE on the grade, plus (with teachers) the fused teacher's CE and the feature distance."""
+    def loss(student: torch.nn.Module, x: torch.Tensor, batch) -> torch.Tensor:
+        out = student(x)
+        if gated is None:
+            return F.cross_entropy(out["quality_logits"], batch["quality"])
+        with torch.no_grad():
+            teacher = gated(x)
+        return quality_distillation_loss(teacher["logits"], out["quality_logits"], teacher["feature"],
+                                         out["quality_feature"], batch["quality"])[0]
+
+    return loss
+
+
+def held_out_metrics(student: FragmentQualityStudent, gated: GatedQualityTeachers | None, clips: ClipSet,
+                     ctx: TrainContext) -> dict:
+    local = TrainContext(ctx.device, loader_workers=ctx.loader_workers)
+    labels = clips.targets["quality"]
+    logits = predict(student, clips, lambda m, x: m(x)["quality_logits"], local)
+    metrics = {"eval_clips": len(clips), "quality_accuracy": round(accuracy(logits, labels), 4),
+               "quality_confusion": confusion(logits.argmax(1), labels, logits.shape[1])}
+    if gated is not None:
+        fused = predict(gated, clips, lambda m, x: m(x)["logits"], local)
+        metrics["gated_teachers_accuracy"] = round(accuracy(fused, labels), 4)
+    return metrics
+
+
+def confusion(predicted: np.ndarray, truth: np.ndarray, classes: int) -> list[list[int]]:
+    """Rows: true grade, columns: predicted grade."""
+    matrix = np.zeros((classes, classes), np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix.tolist()
+
+
+def export_version(student: FragmentQualityStudent, policy: FragmentPolicy, base: Path, grades: list[str],
+                   args: argparse.Namespace, metrics: dict, clips: int, seconds: float) -> Path:
+    """The base graph with the quality branch attached, checked against torch, published."""
+    model = ServingQuality(student.cpu().eval()).eval()
+    shape = (policy.frames, policy.height, policy.width, 3)
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        quality = Path(scratch) / "quality.onnx"
+        export_onnx(model, {FRAGMENTS_INPUT: rng.integers(0, 256, (2, *shape), dtype=np.uint8)}, [QUALITY_OUTPUT],
+                    quality)
+        parity = max(check_parity(model, quality, {FRAGMENTS_INPUT: rng.integers(0, 256, (b, *shape), dtype=np.uint8)})
+                     for b in (1, 8))
+        training = {"command": command_line(), "seed": args.seed, "data_hash": dataset_hash(args.data),
+                    "data_clips": clips, "seconds": round(seconds, 1)}
+        extra = {"quality_ort_parity_max_abs_diff": parity,
+                 **({"quality_eval_data_hash": dataset_hash(args.eval_data)} if args.eval_data else {})}
+        return publish_attached(args.out, base, quality, policy, grades, training, metrics, extra, args.version,
+                                Path(scratch))
