@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trainer.datasets.clips import ClipSet, ClipSource
-from trainer.datasets.format import Dataset
+from trainer.datasets.format import Dataset, DatasetError, held_out
 from trainer.datasets.labels import class_index, coverage, label_set
+from trainer.datasets.views import cached_view
 
 
 @dataclass
@@ -64,3 +65,20 @@ def single_label_clips(dataset: Dataset, rows: Sequence[int], labels: SingleLabe
     index = class_index(dataset, rows, labels.family, labels.labels)
     keep = np.flatnonzero(index >= 0)
     return ClipSet(source, np.asarray(rows, np.int64)[keep], {"label": index[keep]})
+
+
+def training_and_held_out(data, eval_data, family: str, view, ctx):
+    """The dataset, label set and training clips of ``family``, and the held-out rows and clips (None, None
+    without any), every clip through ``view``'s cache on this rank."""
+    dataset = Dataset.load(data)
+    labels = single_label_set(dataset, dataset.split_rows("train"), family, ctx.log)
+    if labels is None:
+        raise DatasetError(f"{data}: no training row carries a {family} label")
+    train = single_label_clips(dataset, dataset.split_rows("train"), labels,
+                               cached_view(dataset, view, ctx.rank, ctx.world, ctx.log), ctx.log)
+    held = held_out(dataset, eval_data)
+    if held is None:
+        return dataset, labels, train, None, None
+    evaluation = single_label_clips(held[0], held[1], labels, cached_view(held[0], view, ctx.rank, ctx.world, ctx.log),
+                                    ctx.log)
+    return dataset, labels, train, held, evaluation

@@ -9,6 +9,7 @@ and the writer re-reads the uncommitted confirmations onto the new newest versio
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -74,6 +75,9 @@ class MemorySession:
         self.published_accuracy, per_class = guard.score(served)
         self.anchor = guard.anchor_of(tagger.engine.manifest.metrics, self.published_accuracy)
         self.bank = self._bounded(served)
+        #: The newest published bank, kept so that a refused batch reverts without reading a folder
+        #: a rollback may have retired meanwhile.
+        self._published = copy.deepcopy(self.bank)
         self.pending: list[Any] = []
         self._first_pending_at: float | None = None
         metrics.guard_accuracy.labels(bank="published").set(self.published_accuracy)
@@ -151,13 +155,14 @@ class MemorySession:
                 }
             }
             version_dir = self.bank.publish(self.settings.engine_dir, metrics, if_latest=self.latest)
-        except FileNotFoundError as exc:  # the parent was retired (a rollback) before the writer saw it
+        except FileNotFoundError as exc:  # its folder (model, manifest) was retired by a rollback meanwhile
             self.pending, self._first_pending_at = [], None
             return Moved(f"the parent version is gone: {exc}", items)
         except NotLatest as exc:
             self.pending, self._first_pending_at = [], None
             return Moved(str(exc), items)
         self.latest, self.published_accuracy = int(version_dir.name), verdict.accuracy
+        self._published = copy.deepcopy(self.bank)
         self.pending, self._first_pending_at = [], None
         self.metrics.guard_accuracy.labels(bank="published").set(verdict.accuracy)
         self._show()
@@ -166,7 +171,7 @@ class MemorySession:
     def revert(self) -> list[Any]:
         """Forget the pending additions: the bank is the newest published one again."""
         dropped, self.pending, self._first_pending_at = self.pending, [], None
-        self.bank = self._bounded(MemoryBank.load(self.bank.source_dir))
+        self.bank = copy.deepcopy(self._published)
         self._show()
         return dropped
 

@@ -37,8 +37,8 @@ from trainer import checkpoint, distributed, policy
 from trainer.checkpoint import Checkpoints
 from trainer.common import seed_everything
 from trainer.datasets.clips import ClipSet, clip_loader
-from trainer.datasets.format import Dataset, DatasetError, held_out
-from trainer.datasets.views import FramesView, cached_view
+from trainer.datasets.format import DatasetError
+from trainer.datasets.views import FramesView
 from trainer.distributed import TrainContext
 from trainer.early_action.baseline import single_frame_accuracy
 from trainer.early_action.memory import (
@@ -69,7 +69,7 @@ from trainer.encoder import (
 )
 from trainer.export import check_parity, command_line, dataset_hash, export_onnx
 from trainer.loop import run_stage
-from trainer.single_label import single_label_clips, single_label_set
+from trainer.single_label import training_and_held_out
 from trainer.timeliness.model import MEAN, STD
 
 POLICY = SamplingPolicy(frames=8, height=96, width=96, fraction=0.1, max_seconds=1.0)
@@ -164,17 +164,10 @@ def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
     encoder_onnx = ImageEncoder.load(args.encoder) if args.encoder else None
     input_policy = policy.policy_from_args(args, POLICY)
     view = encoder_onnx.features_view(input_policy) if encoder_onnx else FramesView(input_policy)
-    dataset = Dataset.load(args.data)
-    labels = single_label_set(dataset, dataset.split_rows("train"), "early_action", ctx.log)
-    if labels is None:
-        raise DatasetError(f"{args.data}: no training row carries an early_action label")
-    train = single_label_clips(dataset, dataset.split_rows("train"), labels,
-                               cached_view(dataset, view, ctx.rank, ctx.world, ctx.log), ctx.log)
-    held = held_out(dataset, args.eval_data)
+    _, labels, train, held, evaluation = training_and_held_out(args.data, args.eval_data, "early_action",
+                                                               view, ctx)
     if held is None:
         raise DatasetError("early_action needs held-out rows: --eval-data, or rows marked split=eval")
-    evaluation = single_label_clips(held[0], held[1], labels, cached_view(held[0], view, ctx.rank, ctx.world, ctx.log),
-                                    ctx.log)
     checkpoints = Checkpoints.for_run(args, "early_action", ctx)
     started, features_dim = time.time(), encoder_onnx.dim if encoder_onnx else None
     encoder = EarlyActionEncoder(classes=len(labels.labels), features_dim=features_dim, gru=args.gru).to(ctx.device)

@@ -24,8 +24,8 @@ from trainer import checkpoint, distributed, policy
 from trainer.checkpoint import Checkpoints
 from trainer.common import seed_everything
 from trainer.datasets.clips import ClipSet, clip_loader, to_device
-from trainer.datasets.format import Dataset, DatasetError, held_out
-from trainer.datasets.views import FramesView, cached_view
+from trainer.datasets.format import Dataset
+from trainer.datasets.views import FramesView
 from trainer.distributed import TrainContext
 from trainer.encoder import (
     FEATURES,
@@ -37,7 +37,7 @@ from trainer.encoder import (
 )
 from trainer.export import check_parity, command_line, dataset_hash, export_onnx
 from trainer.loop import run_stage
-from trainer.single_label import SingleLabels, single_label_clips, single_label_set
+from trainer.single_label import SingleLabels, training_and_held_out
 from trainer.timeliness import modulation
 from trainer.timeliness.evaluate import evidence_breakdown, mode_breakdown
 from trainer.timeliness.model import MEAN, STD, FeatureServing, GradientScale, TimelinessModel, TrainingLogits
@@ -125,18 +125,10 @@ def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
     encoder = ImageEncoder.load(args.encoder) if args.encoder else None
     input_policy = policy.policy_from_args(args, POLICY)
     view = encoder.features_view(input_policy) if encoder else FramesView(input_policy)
-    dataset = Dataset.load(args.data)
-    labels = single_label_set(dataset, dataset.split_rows("train"), "timeliness", ctx.log)
-    if labels is None:
-        raise DatasetError(f"{args.data}: no training row carries a timeliness label")
-    train = single_label_clips(dataset, dataset.split_rows("train"), labels,
-                               cached_view(dataset, view, ctx.rank, ctx.world, ctx.log), ctx.log)
+    dataset, labels, train, held, evaluation = training_and_held_out(args.data, args.eval_data, "timeliness",
+                                                                     view, ctx)
     train = train.with_targets(title_ids=titles(dataset, train, tokenizer))
-    held = held_out(dataset, args.eval_data)
-    evaluation = None
-    if held is not None:
-        evaluation = single_label_clips(held[0], held[1], labels, cached_view(held[0], view, ctx.rank, ctx.world,
-                                                                              ctx.log), ctx.log)
+    if evaluation is not None:
         evaluation = evaluation.with_targets(title_ids=titles(held[0], evaluation, tokenizer))
     checkpoints = Checkpoints.for_run(args, "timeliness", ctx)
     started = time.time()
