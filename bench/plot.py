@@ -55,7 +55,9 @@ def _throughput(ax, results: dict) -> None:
         ax.annotate(f"{m:.2f}", (x, m), ha="center", va="bottom", xytext=(0, 4), textcoords="offset points")
     ax.set_ylabel("videos/s (median, min–max)")
     ax.set_title("steady-state throughput, same videos, one run")
-    ax.tick_params(axis="x", labelrotation=15)
+    ax.tick_params(axis="x", labelrotation=30)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
 
 
 def _inference(ax, inference: dict) -> None:

@@ -33,7 +33,7 @@ def _throughput(results: dict) -> list[str]:
     decode = results.get("decode") or {}
     rows = [
         (f"decode bound, served policies ({decode.get('mode', 'best mode')})", decode.get("videos_per_s")),
-        (f"decode bound, today's: every frame ({decode.get('today_mode', 'best mode')})", decode.get("today_videos_per_s")),
+        (f"decode bound, today's: every frame, deblocked ({decode.get('today_mode', 'best mode')})", decode.get("today_videos_per_s")),
         ("naive baseline", (results.get("naive") or {}).get("videos_per_s")),
         ("stream-tagger, 1 worker process", (results.get("worker") or {}).get("videos_per_s")),
         ("stream-tagger, 2 worker processes", (results.get("scaling") or {}).get("videos_per_s")),
@@ -166,7 +166,7 @@ def _inference(inference: dict) -> list[str]:
 
 def _variants(variants: dict) -> list[str]:
     lines = [
-        "| decode variant (1 process) | ms/video | frames decoded/video | speed-up |",
+        "| decode variant (1 process) | CPU ms/video | frames decoded/video | speed-up |",
         "|---|---|---|---|",
     ]
     for name, data in variants.items():

@@ -9,8 +9,9 @@ outside the figure; the window holds ``events - 1 - 2·skip`` completions (≥ 2
 Worker (A) and decode-bound (B) repetitions alternate, so drift and neighbours hit both alike. A B
 repetition measures every decode mode in turn, rotated from one repetition to the next, with the worker
 frozen (SIGSTOP: an idle worker still polls Kafka) and the collector not fetching: the served
-engines' sampling policies and "today's" (the same policies decoding every frame, the setting the
-worker had before non-reference frames could be skipped), each on 2 processes and on 2 threads.
+engines' sampling policies and "today's" (the same policies decoding every frame, deblocked: the setting
+the worker had before a manifest could declare ``decode`` and ``deblock``), each on 2 processes and on 2
+threads.
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def window_rate(times: list[float], skip: int) -> dict:
 
 
 def decode_modes(served: list[SamplingPolicy]) -> list[DecodeMode]:
-    """Served policies and today's (every frame decoded), each on 2 processes and 2 threads."""
-    today = tuple(dict.fromkeys(p.model_copy(update={"decode": "all"}) for p in served))
+    """Served policies and today's (every frame decoded, deblocked), each on 2 processes and 2 threads."""
+    today = tuple(dict.fromkeys(p.model_copy(update={"decode": "all", "deblock": True}) for p in served))
     modes = []
     for label, policies in (("served", tuple(served)), ("today (every frame)", today)):
         for pool in ("processes", "threads"):
@@ -117,11 +118,14 @@ def alternate(
 
 
 def worker_repetition(load: Load, events: int, skip: int, timeout_s: float, sampler: cpu.Sampler) -> dict:
-    ids = load.send(events, tag="steady")
-    if not load.collector.wait_for(ids, timeout_s):
-        missing = sum(i not in load.collector.arrivals for i in ids)
-        raise TimeoutError(f"{missing}/{events} events got no record within {timeout_s:.0f}s")
-    rate = window_rate([load.collector.arrivals[i] for i in ids], skip)
+    """The worker's rate over a backlog of ``events``: completions timed by their records' CreateTime,
+    the collector polling only twice a second meanwhile (so it takes next to nothing from the worker)."""
+    with load.collector.paced():
+        ids = load.send(events, tag="steady")
+        if not load.collector.wait_for(ids, timeout_s):
+            missing = sum(i not in load.collector.arrivals for i in ids)
+            raise TimeoutError(f"{missing}/{events} events got no record within {timeout_s:.0f}s")
+    rate = window_rate([load.collector.produced[i] for i in ids], skip)
     failed = sum(i in load.collector.failed for i in ids)
     return rate | {"failed": failed, "cpu": sampler.usage_between(rate["start"], rate["end"])}
 

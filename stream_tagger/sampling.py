@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 #: Which frames the decoder decodes for a policy (see ``SamplingPolicy.decode``).
-DecodeSetting = Literal["all", "reference"]
+DecodeSetting = Literal["all", "needed", "reference"]
 
 
 class SamplingPolicy(BaseModel):
@@ -32,14 +32,18 @@ class SamplingPolicy(BaseModel):
     fraction: float | None = Field(default=None, gt=0.0, le=1.0)
     seconds: float | None = Field(default=None, gt=0.0)
     max_seconds: float = Field(default=4.0, gt=0.0)
-    #: ``all``: every frame is decoded. ``reference``: frames no other frame is predicted from (the
-    #: non-reference B-frames of H.264/HEVC) are never decoded (FFmpeg's ``skip_frame=NONREF``), which
-    #: cuts decode time where a stream has them; a target that fell on a skipped frame gets the next
-    #: decoded one instead, so an engine must be evaluated (or trained) with the value it is served with.
+    #: ``all``: every frame is decoded. ``needed``: the same pictures as ``all``, from fewer decoded
+    #: frames: a non-reference frame (no other frame is predicted from it: the non-reference B-frames of
+    #: H.264/HEVC) is decoded only when a target keeps it, which the packets' timestamps tell before
+    #: decoding. ``reference``: no non-reference frame is ever decoded (FFmpeg's ``skip_frame=NONREF``),
+    #: faster still, but a target that fell on a skipped frame gets the next decoded one instead, so an
+    #: engine must be evaluated (or trained) with the value it is served with.
     decode: DecodeSetting = "all"
-    #: ``False``: the decoder skips H.264/HEVC's in-loop deblocking filter (FFmpeg's
-    #: ``skip_loop_filter=all``): faster, and every decoded picture is blockier than the encoder meant
-    #: (the error also carries into the frames predicted from it). Same rule as ``decode``.
+    #: ``False``: the decoder may skip H.264/HEVC's in-loop deblocking filter (FFmpeg's
+    #: ``skip_loop_filter=all``), and PyAV does: faster, and every decoded picture is blockier than the
+    #: encoder meant (the error also carries into the frames predicted from it). A hardware decoder
+    #: (NVDEC) deblocks regardless, so an engine may declare ``False`` only once its figures hold on
+    #: both pictures: ``stream-tagger-train adopt-decode`` evaluates it with and without the filter.
     deblock: bool = True
 
     @model_serializer(mode="wrap")

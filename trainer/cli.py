@@ -33,6 +33,7 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
     (("evaluate", "early_action"), "trainer.early_action.evaluate", "evaluate an early-action engine"),
     (("evaluate", "quality-ladder"), "trainer.quality.ladder",
      "quality score vs bitrate on real photographs (JSON + plot)"),
+    (("reencode",), "trainer.reencode", "copy a dataset with its clips re-encoded as uploads are (B-frames, deblocking)"),
     (("adopt-decode",), "trainer.adopt_decode", "serve an engine with another decode setting if accuracy holds"),
     (("build-engines",), "trainer.build_engines", "build TensorRT plans for every engine (GPU)"),
 ]

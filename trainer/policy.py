@@ -25,9 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser, default: SamplingPolicy) -> N
                         + (f" (default {default.fraction:g})" if default.fraction else ""))
     group.add_argument("--max-seconds", type=float, default=default.max_seconds,
                        help=f"cap of the window in seconds (default {default.max_seconds:g})")
-    group.add_argument("--decode", choices=("all", "reference"), default=default.decode,
-                       help="frames the decoder decodes: all, or reference frames only (non-reference "
-                            f"B-frames skipped; faster, moves some sampled frames) (default {default.decode})")
+    group.add_argument("--decode", choices=("all", "needed", "reference"), default=default.decode,
+                       help="frames the decoder decodes: all; needed (the same pictures, non-reference frames no "
+                            "target keeps skipped); reference (every non-reference B-frame skipped; faster, moves "
+                            f"some sampled frames) (default {default.decode})")
 
 
 def policy_from_args(args: argparse.Namespace, default: SamplingPolicy) -> SamplingPolicy:

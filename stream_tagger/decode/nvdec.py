@@ -80,10 +80,8 @@ class _HardwareDecoder(PyAVDecoder):
         self._device = device
 
     def decode(self, source: Source, policies: Sequence[FramePolicy]) -> DecodedClip:
-        # skip_loop_filter is a setting of FFmpeg's software decoder; that NVDEC's frames follow it was
-        # never verified on a GPU, so such policies decode on the CPU, where they are the trained ones.
-        if not all(policy.deblock for policy in policies):
-            raise HardwareUnavailable("a policy skips deblocking: decoded by PyAV", device_problem=False)
+        # NVDEC deblocks in hardware, at no cost, whatever a policy allows: ``deblock=False`` is a
+        # permission (see SamplingPolicy.deblock), adopted only where the engine holds with the filter too.
         try:
             return super().decode(source, policies)
         except DecodeFailed as exc:  # a hardware decode error: let the CPU decoder have its say

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import av
 import numpy as np
@@ -15,6 +16,8 @@ from stream_tagger.errors import DecodeFailed, DecodeTimeout, TooLarge
 from stream_tagger.sampling import FragmentPolicy, FramePolicy
 
 _DEFAULT_FRAME_INTERVAL = 1 / 30
+#: Packets held while planning ``decode="needed"`` (17 s at 30 fps, far beyond an early window).
+_MAX_PLANNED_PACKETS = 512
 
 
 class PyAVDecoder:
@@ -68,7 +71,7 @@ class PyAVDecoder:
         if not container.streams.video:
             raise DecodeFailed("the container has no video stream")
         stream = container.streams.video[0]
-        decode, deblock = _decode_setting(policies[0]) if policies else ("all", True)  # a pass's policies share it
+        decode, deblock = _pass_setting(policies)
         if decode == "reference":
             stream.codec_context.skip_frame = "NONREF"
         if not deblock:  # read when the codec opens, on the first packet
@@ -84,7 +87,10 @@ class PyAVDecoder:
         first_time: float | None = None
         last_time = 0.0
         notes: dict[str, str] = {}
-        frames = container.decode(stream)
+        if decode == "needed":
+            frames = _needed_frames(container, stream, picker.target_times(), tolerance)
+        else:
+            frames = container.decode(stream)
         while True:
             try:
                 frame = next(frames)
@@ -129,6 +135,9 @@ class _FramePicker:
         self._kept: dict[FramePolicy, list[np.ndarray]] = {p: [] for p in policies}
         self._tolerance = tolerance
 
+    def target_times(self) -> list[float]:
+        return sorted({t for targets in self._targets.values() for t in targets})
+
     def offer(self, frame: av.VideoFrame, frame_time: float) -> bool:
         """Take ``frame`` for every target it reaches; True once every policy is complete."""
         converted: dict[object, np.ndarray] = {}
@@ -163,17 +172,103 @@ def to_rgb(frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
     return frame.reformat(width=width, height=height, format="rgb24", interpolation="FAST_BILINEAR").to_ndarray()
 
 
-def _decode_setting(policy: FramePolicy) -> tuple[str, bool]:
-    """What a policy lets the decoder skip: non-reference frames (``decode``), deblocking (``deblock``)."""
-    return policy.decode, policy.deblock
+def _pictures(policy: FramePolicy) -> tuple[str, bool]:
+    """Which pictures a policy's frames come from; ``needed`` gives the same ones as ``all``."""
+    return ("all" if policy.decode == "needed" else policy.decode), policy.deblock
 
 
 def _passes(policies: list[FramePolicy]) -> list[list[FramePolicy]]:
-    """Policies grouped by their decode setting: one decoding pass each (one, when the engines agree)."""
+    """Policies grouped by the pictures they need: one decoding pass each (one, when the engines agree)."""
     groups: dict[tuple[str, bool], list[FramePolicy]] = {}
     for policy in policies:
-        groups.setdefault(_decode_setting(policy), []).append(policy)
+        groups.setdefault(_pictures(policy), []).append(policy)
     return [groups[key] for key in sorted(groups)]
+
+
+def _pass_setting(policies: list[FramePolicy]) -> tuple[str, bool]:
+    """How one pass decodes: as its policies say (they share their pictures), ``needed`` if any asks for it."""
+    if not policies:
+        return "all", True
+    decode, deblock = _pictures(policies[0])
+    if decode == "all" and any(p.decode == "needed" for p in policies):
+        decode = "needed"
+    return decode, deblock
+
+
+def _needed_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, targets: list[float], tolerance: float
+) -> Iterator[av.VideoFrame]:
+    """``container.decode(stream)``, less the non-reference frames that no target keeps.
+
+    Skipping a frame nothing is predicted from changes no other picture, and the packets' presentation
+    times say, before anything is decoded, which frame each target keeps (the first at or after it, as
+    ``_FramePicker`` picks); so the frames kept are exactly those of decoding every frame. Once the
+    last of them is in the decoder, nothing more is decoded just to push the reordered frames out.
+    """
+    packets = container.demux(stream)
+    context = stream.codec_context
+    if not context.has_b_frames:  # no reordering: no non-reference B-frame to skip, nothing to plan
+        for packet in packets:
+            yield from packet.decode()
+        return
+    buffered, keep, error = _plan(packets, float(stream.time_base), targets, tolerance)
+    unsent = set(keep) if keep is not None else None
+    for packet in itertools.chain(buffered, () if error else packets):
+        context.skip_frame = "DEFAULT" if keep is None or packet.pts in keep else "NONREF"
+        yield from packet.decode()
+        if unsent is not None:
+            unsent.discard(packet.pts)
+            if not unsent:  # every kept frame is in the decoder: a flush hands out the ones it still holds
+                yield from context.decode(_end_of_stream(stream))
+                return
+    if error is not None:  # raised where decoding every frame would have met it, after the frames before it
+        raise error
+
+
+def _end_of_stream(stream: av.video.stream.VideoStream) -> av.Packet:
+    """An empty packet: decoding it flushes the decoder; with the stream's time base, its frames keep their times."""
+    packet = av.Packet()
+    packet.time_base = stream.time_base
+    return packet
+
+
+def _plan(
+    packets: Iterator[av.Packet], time_base: float, targets: list[float], tolerance: float
+) -> tuple[list[av.Packet], set[int] | None, av.error.FFmpegError | None]:
+    """Read packets until the frame each target keeps is known; its pts, the first frame's, and the
+    packets read. ``None`` for the pts (decode everything) where a packet has no timestamps, or where
+    the frames are still unknown after more packets than any early window needs (broken timestamps)."""
+    buffered: list[av.Packet] = []
+    try:
+        for packet in packets:
+            buffered.append(packet)
+            if packet.size == 0:  # the demuxer's end-of-stream packet: every frame is known
+                break
+            if packet.pts is None or packet.dts is None or len(buffered) > _MAX_PLANNED_PACKETS:
+                return buffered, None, None
+            # Later packets have pts >= dts: past the last target's frame, none can come before it.
+            last = _kept_pts(buffered, time_base, targets[-1:], tolerance) if targets else set()
+            if last and packet.dts > max(last):
+                break
+    except av.error.FFmpegError as exc:
+        return buffered, None, exc
+    timed = [p for p in buffered if p.pts is not None]
+    if not timed:
+        return buffered, None, None
+    return buffered, _kept_pts(timed, time_base, targets, tolerance) | {min(p.pts for p in timed)}, None
+
+
+def _kept_pts(packets: list[av.Packet], time_base: float, targets: list[float], tolerance: float) -> set[int]:
+    """Per target, the pts of the first frame at or after it (two, where float rounding could decide)."""
+    first = min(p.pts for p in packets if p.pts is not None)
+    times = sorted(p.pts for p in packets if p.pts is not None)
+    kept = set()
+    for target in targets:
+        for edge in (target - 1e-6, target + 1e-6):
+            reached = next((pts for pts in times if (pts - first) * time_base + tolerance >= edge), None)
+            if reached is not None:
+                kept.add(reached)
+    return kept
 
 
 def _merged(clips: list[DecodedClip]) -> DecodedClip:

@@ -99,6 +99,71 @@ def test_policies_with_different_decode_settings_each_get_their_own_frames(tmp_p
     assert both.frames_decoded == sum(decoder.decode(str(clip), [p]).frames_decoded for p in (every, reference))
 
 
+def _upload_like_clip(path, codec: str) -> None:
+    """3 s of moving noise at 30 fps, encoded as uploads are: B-frames (pyramid ones too), deblocking."""
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (64, 160, 3), dtype=np.uint8)
+    options = {"libx264": {"preset": "medium", "crf": "28"},
+               "libx265": {"preset": "medium", "crf": "30", "x265-params": "log-level=none"}}[codec]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=30, options=options)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        for k in range(90):
+            image = np.ascontiguousarray(base[:, k : k + 64])
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize("codec", ["libx264", "libx265"])
+@pytest.mark.parametrize(
+    "window", [{"seconds": 1.0}, {"seconds": 2.7}, {"fraction": 0.5}, {"seconds": 5.0}], ids=str
+)
+def test_needed_decoding_keeps_the_pictures_of_decoding_every_frame_from_fewer_decoded_frames(tmp_path, codec, window):
+    # Given an upload-like clip (B-frames) and policies whose targets fall on all kinds of frames
+    clip = tmp_path / "upload.mp4"
+    _upload_like_clip(clip, codec)
+    every = [SamplingPolicy(frames=frames, height=32, width=32, max_seconds=6.0, **window) for frames in (8, 5)]
+    needed = [p.model_copy(update={"decode": "needed"}) for p in every]
+    decoder = make_decoder("pyav")
+
+    # When it is sampled decoding every frame, and decoding only the frames needed
+    all_clip, needed_clip = decoder.decode(str(clip), every), decoder.decode(str(clip), needed)
+
+    # Then every policy got exactly the same pictures, and fewer frames were decoded for them
+    for p, q in zip(every, needed):
+        assert np.array_equal(all_clip.frames[p], needed_clip.frames[q])
+    assert needed_clip.frames_decoded < all_clip.frames_decoded
+    assert needed_clip.seconds_covered == all_clip.seconds_covered
+
+
+def test_needed_decoding_of_a_stream_without_b_frames_is_decoding_every_frame(tmp_path):
+    clip = tmp_path / "numbered.mp4"
+    _numbered_clip(clip, frames=30, fps=10)
+    every = SamplingPolicy(frames=4, height=32, width=32, seconds=2.0, max_seconds=2.0)
+    needed = every.model_copy(update={"decode": "needed"})
+    decoder = make_decoder("pyav")
+    all_clip, needed_clip = decoder.decode(str(clip), [every]), decoder.decode(str(clip), [needed])
+    assert np.array_equal(all_clip.frames[every], needed_clip.frames[needed])
+    assert needed_clip.frames_decoded == all_clip.frames_decoded  # nothing to skip: every frame is a reference
+
+
+def test_needed_and_every_frame_policies_share_one_pass(tmp_path):
+    # Given one engine served with decode=needed and one that still decodes every frame
+    clip = tmp_path / "upload.mp4"
+    _upload_like_clip(clip, "libx264")
+    every = SamplingPolicy(frames=8, height=32, width=32, seconds=1.0, max_seconds=2.0)
+    needed = SamplingPolicy(frames=4, height=48, width=48, seconds=1.0, max_seconds=2.0, decode="needed")
+    decoder = make_decoder("pyav")
+
+    # When both are asked for in one call
+    both = decoder.decode(str(clip), [every, needed])
+
+    # Then one pass decodes them (their pictures are the same kind), skipping what neither keeps
+    assert np.array_equal(both.frames[every], decoder.decode(str(clip), [every]).frames[every])
+    assert np.array_equal(both.frames[needed], decoder.decode(str(clip), [needed]).frames[needed])
+    assert both.frames_decoded < decoder.decode(str(clip), [every]).frames_decoded
+
+
 def test_a_policy_that_decodes_every_frame_serialises_as_before_the_setting_existed():
     every = SamplingPolicy(frames=8, height=64, width=64, seconds=1.0, max_seconds=2.0)
     reference = every.model_copy(update={"decode": "reference"})
