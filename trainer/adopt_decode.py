@@ -19,9 +19,11 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import get_args
 
 from stream_tagger.engines.manifest import MANIFEST_NAME, EngineManifest, FragmentsFeed, FramesFeed
 from stream_tagger.engines.repository import publish_version
+from stream_tagger.sampling import DecodeSetting
 
 #: The figures each engine's evaluation is judged by (keys of its ``evaluate`` JSON).
 HEADLINE = {
@@ -34,8 +36,9 @@ HEADLINE = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=Path, required=True, help="engine version folder, e.g. engines/classifier/2")
     parser.add_argument("--data", type=Path, required=True, help="held-out dataset (rows with split eval or none)")
-    parser.add_argument("--decode", choices=("all", "needed", "reference"), help="frames decoded: all; needed (the same pictures, fewer frames decoded); "
-                        "reference (no non-reference frame)")
+    parser.add_argument("--decode", choices=get_args(DecodeSetting),
+                        help="frames decoded: all; needed (the same pictures, fewer frames decoded); "
+                             "reference (no non-reference frame)")
     parser.add_argument("--deblock", choices=("on", "off"), help="H.264/HEVC deblocking filter: on, or skipped")
     parser.add_argument("--json", type=Path, required=True, help="where to write both evaluations and the verdict")
     parser.add_argument("--max-drop", type=float, default=0.01, help="largest drop allowed per figure (default 0.01)")

@@ -8,8 +8,9 @@ engine manifest records the result, so the worker samples exactly what the engin
 from __future__ import annotations
 
 import argparse
+from typing import get_args
 
-from stream_tagger.sampling import SamplingPolicy
+from stream_tagger.sampling import DecodeSetting, SamplingPolicy
 
 
 def add_arguments(parser: argparse.ArgumentParser, default: SamplingPolicy) -> None:
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser, default: SamplingPolicy) -> N
                         + (f" (default {default.fraction:g})" if default.fraction else ""))
     group.add_argument("--max-seconds", type=float, default=default.max_seconds,
                        help=f"cap of the window in seconds (default {default.max_seconds:g})")
-    group.add_argument("--decode", choices=("all", "needed", "reference"), default=default.decode,
+    group.add_argument("--decode", choices=get_args(DecodeSetting), default=default.decode,
                        help="frames the decoder decodes: all; needed (the same pictures, non-reference frames no "
                             "target keeps skipped); reference (every non-reference B-frame skipped; faster, moves "
                             f"some sampled frames) (default {default.decode})")
