@@ -135,7 +135,7 @@ class ExactlyOnce:
             claiming, self._to_claim = self._to_claim, set()
             stale, self._stale = self._stale, []
         for producer in stale:
-            producer.close(timeout=0)
+            _discard(producer)
         claiming &= self.consumer.assignment()
         if not claiming:
             return
@@ -215,7 +215,7 @@ class ExactlyOnce:
             try:
                 producer.init_transactions()
             except BaseException:
-                producer.close(timeout=0)
+                _discard(producer)
                 raise
             self._producers[tp] = producer
         return producer
@@ -228,7 +228,7 @@ class ExactlyOnce:
             producer.abort_transaction()
         except Exception:  # noqa: BLE001 (any state it cannot abort from: start over with a new producer)
             self._producers.pop(tp, None)
-            producer.close(timeout=0)
+            _discard(producer)
 
     def _retire(self, tp: TopicPartition) -> None:
         self.drop([tp])  # its producer goes stale; the rebalance that follows decides who owns tp
@@ -251,4 +251,21 @@ class ExactlyOnce:
             producers, self._producers = [*self._producers.values(), *self._stale], {}
             self._stale = []
         for producer in producers:
-            producer.close(timeout=2)
+            _discard(producer, timeout_s=2)
+
+
+def _discard(producer: KafkaProducer, timeout_s: float = 0) -> None:
+    """Close a producer whose open transaction is abandoned, whatever it still holds.
+
+    kafka-python flushes before it closes, and a flush that times out raises before the sender thread
+    is stopped (measured: a commit failing during a broker restart then killed the worker). What the
+    producer holds belongs to a transaction that is never committed: the next producer with its
+    transactional id aborts it. So the sender is stopped without sending.
+    """
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError as exc:
+        log.info("producer closed with records unsent (their transaction is abandoned)", extra={"error": str(exc)})
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
