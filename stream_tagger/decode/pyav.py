@@ -239,6 +239,13 @@ def _plan(
     packets read. ``None`` for the pts (decode everything) where a packet has no timestamps, or where
     the frames are still unknown after more packets than any early window needs (broken timestamps)."""
     buffered: list[av.Packet] = []
+    # The last target's frame so far (its later rounding edge), kept up to date packet by packet.
+    first: int | None = None
+    last_kept: int | None = None
+
+    def reaches_last(pts: int) -> bool:
+        return bool(targets) and (pts - first) * time_base + tolerance >= targets[-1] + 1e-6
+
     try:
         for packet in packets:
             buffered.append(packet)
@@ -246,9 +253,13 @@ def _plan(
                 break
             if packet.pts is None or packet.dts is None or len(buffered) > _MAX_PLANNED_PACKETS:
                 return buffered, None, None
+            if first is None or packet.pts < first:  # a new first frame moves every target
+                first = packet.pts
+                last_kept = min((p.pts for p in buffered if reaches_last(p.pts)), default=None)
+            elif reaches_last(packet.pts) and (last_kept is None or packet.pts < last_kept):
+                last_kept = packet.pts
             # Later packets have pts >= dts: past the last target's frame, none can come before it.
-            last = _kept_pts(buffered, time_base, targets[-1:], tolerance) if targets else set()
-            if last and packet.dts > max(last):
+            if last_kept is not None and packet.dts > last_kept:
                 break
     except av.error.FFmpegError as exc:
         return buffered, None, exc
@@ -260,8 +271,8 @@ def _plan(
 
 def _kept_pts(packets: list[av.Packet], time_base: float, targets: list[float], tolerance: float) -> set[int]:
     """Per target, the pts of the first frame at or after it (two, where float rounding could decide)."""
-    first = min(p.pts for p in packets if p.pts is not None)
-    times = sorted(p.pts for p in packets if p.pts is not None)
+    times = sorted(p.pts for p in packets)
+    first = times[0]
     kept = set()
     for target in targets:
         for edge in (target - 1e-6, target + 1e-6):
