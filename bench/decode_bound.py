@@ -1,8 +1,9 @@
 """The decode bound: PyAV decoding only the early frames the engines need, nothing else.
 
 No Kafka, no inference: ``stream_tagger.decode`` over the video set with the union of the served
-engines' sampling policies. Steady-state videos/s come from ``bench.steady`` (2 processes and
-2 threads, served policies and today's, in the same alternation as the worker when the worker runs);
+engines' sampling policies. Steady-state videos/s come from ``bench.steady`` (as many processes as
+cores, one more, and as many threads; served policies and today's; in the same alternation as the
+worker when the worker runs);
 this module adds what one video costs, per video, with the served policies and with today's.
 """
 

@@ -10,14 +10,17 @@ Worker (A) and decode-bound (B) repetitions alternate, so drift and neighbours h
 repetition measures every decode mode in turn, rotated from one repetition to the next, with the worker
 frozen (SIGSTOP: an idle worker still polls Kafka) and the collector not fetching: the served
 engines' sampling policies and "today's" (the same policies decoding every frame, deblocked: the setting
-the worker had before a manifest could declare ``decode`` and ``deblock``), each on 2 processes and on 2
-threads.
+the worker had before a manifest could declare ``decode`` and ``deblock``), each on as many processes
+as cores, on one more (what the worker runs: a core never waits while a process hands a result back),
+and on as many threads as cores. The bound is the best of these, so a worker configuration can never
+beat it by choosing a pool size the bound did not try.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -40,7 +43,7 @@ WINDOW_EVENTS = 200
 class DecodeMode:
     name: str
     policies: tuple[SamplingPolicy, ...]
-    pool: str  # "processes" or "threads"
+    pool: str  # a key of Pools: "processes", "processes+1" or "threads"
 
 
 def repetition_events(window_events: int = WINDOW_EVENTS, skip: int = SKIP) -> int:
@@ -62,12 +65,12 @@ def window_rate(times: list[float], skip: int) -> dict:
 
 
 def decode_modes(served: list[SamplingPolicy]) -> list[DecodeMode]:
-    """Served policies and today's (every frame decoded, deblocked), each on 2 processes and 2 threads."""
+    """Served policies and today's (every frame decoded, deblocked), each on every pool of Pools."""
     today = tuple(dict.fromkeys(p.model_copy(update={"decode": "all", "deblock": True}) for p in served))
     modes = []
     for label, policies in (("served", tuple(served)), ("today (every frame)", today)):
-        for pool in ("processes", "threads"):
-            modes.append(DecodeMode(f"{label}, 2 {pool}", policies, pool))
+        for pool, size in Pools.sizes().items():
+            modes.append(DecodeMode(f"{label}, {size} {pool.split('+')[0]}", policies, pool))
     return modes
 
 
@@ -154,12 +157,19 @@ def decode_one(path: str, policies: tuple[SamplingPolicy, ...]) -> int:
 
 
 class Pools:
-    """A warm pool of 2 spawned processes and one of 2 threads, kept for the whole alternation."""
+    """Warm pools of spawned processes (as many as cores, and one more) and of threads (as many as
+    cores), kept for the whole alternation."""
+
+    @staticmethod
+    def sizes() -> dict[str, int]:
+        cores = os.cpu_count() or 1
+        return {"processes": cores, "processes+1": cores + 1, "threads": cores}
 
     def __enter__(self) -> dict[str, Executor]:
-        self._pools = {
-            "processes": ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")),
-            "threads": ThreadPoolExecutor(2),
+        spawn = multiprocessing.get_context("spawn")
+        self._pools: dict[str, Executor] = {
+            name: ThreadPoolExecutor(size) if name == "threads" else ProcessPoolExecutor(size, mp_context=spawn)
+            for name, size in self.sizes().items()
         }
         for pool in self._pools.values():  # start both processes and import the decoder in each
             list(pool.map(_warm, range(4)))

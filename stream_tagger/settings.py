@@ -13,10 +13,17 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_tagger.cpus import usable_cpus
 from stream_tagger.decode import DecodeLimits
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+def _default_decode_workers() -> int:
+    # One more than the CPUs: while a process hands its frames back, another keeps the core busy.
+    # bench/steady.py measures the bound on cores and cores + 1 processes (docs/benchmarks.md).
+    return usable_cpus() + 1
 
 
 def _default_worker_id() -> str:
@@ -104,7 +111,7 @@ class Settings(BaseSettings):
     # Pipeline
     batch_size: int = Field(default=8, ge=1)
     batch_max_wait_ms: int = Field(default=20, ge=0)
-    decode_workers: int = Field(default=2, ge=1)
+    decode_workers: int = Field(default_factory=_default_decode_workers, ge=1)
     #: Fetch and decode in one child process per decode worker (pyav only; nvdec decodes on the GPU
     #: in-process), so decoding never waits for this process's GIL (stream_tagger/decode_stage.py).
     decode_in_processes: bool = True
@@ -119,7 +126,9 @@ class Settings(BaseSettings):
     engine_dir: Path = Path("engines")
     backend: Literal["auto", "tensorrt", "onnxruntime"] = "auto"
     decoder: Literal["pyav", "nvdec"] = "pyav"
-    ort_threads: int = Field(default=0, ge=0)
+    #: ONNX Runtime intra-op threads per session (0: one per core). Decode takes ~87 % of the CPU, in
+    #: its own processes; one inference thread leaves them the cores (docs/benchmarks.md).
+    ort_threads: int = Field(default=1, ge=0)
     reload_interval_s: float = Field(default=5.0, ge=0)
 
     # Operations

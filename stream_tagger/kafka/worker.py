@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 #: A DLQ record that cannot be published is retried this often before the worker gives up (exit 1).
 DLQ_SEND_ATTEMPTS = 5
+#: A consume loop that came back after longer than this was not running: the process was suspended
+#: (SIGSTOP, a paused VM or node) or a Kafka call blocked. The stall watchdog does not charge that
+#: time to the pipeline, which was suspended with it.
+LOOP_AWAY_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Worker(Lifecycle):
         self.assigned = threading.Event()
         self._lag_due = threading.Event()  # a new assignment: publish its partitions' lag at once
         self._paused = False
-        self._last_progress = time.monotonic()
+        self._last_progress = self._last_check = time.monotonic()
         self.pipeline: Pipeline[Consumed] = Pipeline(
             tagger, settings, metrics, self._send_tags, self._send_dlq, self.fail
         )
@@ -151,7 +155,11 @@ class Worker(Lifecycle):
                 next_lag = now + self.settings.lag_interval_s
 
     def _check_progress(self, now: float) -> None:
-        """Fail the worker when events are in flight but none has finished for ``stall_timeout_s``."""
+        """Fail the worker when events are in flight but none has finished for ``stall_timeout_s`` of
+        the time this loop was running."""
+        away, self._last_check = now - self._last_check, now
+        if away > LOOP_AWAY_S:
+            self._last_progress += away
         if self.tracker.inflight() == 0 or not self.broker_up:  # waiting for the broker is not a stall
             self._last_progress = now
         elif now - self._last_progress > self.settings.stall_timeout_s:
