@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -157,9 +158,14 @@ class Sampler:
             self._snapshots.append(take(self.groups))
 
 
+def py_spy_path() -> str | None:
+    """py-spy on PATH, or beside this interpreter (a virtualenv run as ``.venv/bin/python``, not activated)."""
+    return shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+
+
 def thread_names(pid: int) -> dict[int, str]:
     """tid -> Python thread name of a running process (one ``py-spy dump``; empty without py-spy)."""
-    py_spy = shutil.which("py-spy")
+    py_spy = py_spy_path()
     if py_spy is None:
         return {}
     try:

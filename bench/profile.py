@@ -8,10 +8,11 @@ Python line that called them, which is what we want to attribute it to a stage.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
+
+from bench import cpu
 
 #: Stage of a stack = first of these markers found in it, innermost frame first.
 STAGES = (
@@ -30,7 +31,7 @@ def start(pid: int, seconds: int, out_path: Path, rate: int = 50, gil: bool = Fa
     (a decode process has a GIL of its own), so the samples say how much of the wall time the GIL
     was held, and by which thread.
     """
-    py_spy = shutil.which("py-spy")
+    py_spy = cpu.py_spy_path()
     if py_spy is None:
         raise RuntimeError("profiling needs py-spy (pip install py-spy)")
     command = [
