@@ -64,9 +64,9 @@ def _steady(results: dict) -> list[str]:
         f"{steady['events_per_repetition'] - 1 - 2 * steady['skipped_at_each_end']} completions between the "
         f"{steady['skipped_at_each_end']}th and the {steady['skipped_at_each_end']}th from last), in run order:",
         "",
-        "| # | what | videos/s | window s | frames decoded/video | busy cores | worker (+ decode processes) | "
-        "broker | bench | other processes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| # | what | videos/s | window s | frames decoded/video | busy cores | idle / steal cores | "
+        "worker (+ decode processes) | broker | bench | other processes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     worker_reps = iter(steady["worker"]["repetitions"])
     bound_reps = {k: iter(v["repetitions"]) for k, v in steady["decode_bound"]["by_mode"].items()}
@@ -76,9 +76,10 @@ def _steady(results: dict) -> list[str]:
         cores = cpu.get("processes_cores") or {}
         groups = [cores.get(k) for k in ("worker", "worker children (decode processes)", "broker")]
         bench = next((v for k, v in cores.items() if k.startswith("bench")), None)
+        idle, steal = (round(sum(c[k] for c in (cpu.get("cores") or {}).values()), 3) for k in ("idle", "steal"))
         lines.append(
             f"| {index} | {name} | {rep['videos_per_s']:.2f} | {rep['window_s']} | "
-            f"{rep.get('frames_decoded_per_video', '')} | {cpu.get('busy_cores', '')} | {groups[0]} (+ {groups[1]}) | "
+            f"{rep.get('frames_decoded_per_video', '')} | {cpu.get('busy_cores', '')} | {idle} / {steal} | {groups[0]} (+ {groups[1]}) | "
             f"{groups[2]} | {bench} | {cores.get('other processes (not this bench)')} |"
         )
     return lines
