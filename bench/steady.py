@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -31,6 +30,7 @@ from bench.load import Load
 from bench.stats import summarise
 from bench.videos import Video
 from bench.worker_proc import WorkerProcess
+from stream_tagger.cpus import usable_cpus
 from stream_tagger.decode import make_decoder
 from stream_tagger.sampling import SamplingPolicy
 
@@ -162,7 +162,7 @@ class Pools:
 
     @staticmethod
     def sizes() -> dict[str, int]:
-        cores = os.cpu_count() or 1
+        cores = usable_cpus()  # what the worker's default decode_workers counts
         return {"processes": cores, "processes+1": cores + 1, "threads": cores}
 
     def __enter__(self) -> dict[str, Executor]:
