@@ -20,11 +20,9 @@ from stream_tagger.sampling import SamplingPolicy
 def measure(videos: list[Video], policies: list[SamplingPolicy], repetitions: int, with_modes: bool) -> dict:
     """Per-video ms and frames (served vs today's); the steady decode modes too when ``with_modes``
     (without a worker run to alternate with, e.g. ``--only decode``)."""
-    served = steady.decode_modes(policies)[0].policies
-    today = steady.decode_modes(policies)[2].policies
     out = {
         "policies": [p.model_dump() for p in policies],
-        "per_video": _per_video(videos, {"served": served, "today (every frame)": today}),
+        "per_video": _per_video(videos, {"served": tuple(policies), "today (every frame)": steady.today_policies(policies)}),
     }
     if with_modes:
         out |= bound_only(videos, policies, repetitions)

@@ -64,11 +64,16 @@ def window_rate(times: list[float], skip: int) -> dict:
     }
 
 
+def today_policies(served: list[SamplingPolicy]) -> tuple[SamplingPolicy, ...]:
+    """The served policies as the worker decoded them before the manifest could declare ``decode`` and
+    ``deblock``: every frame, deblocked."""
+    return tuple(dict.fromkeys(p.model_copy(update={"decode": "all", "deblock": True}) for p in served))
+
+
 def decode_modes(served: list[SamplingPolicy]) -> list[DecodeMode]:
-    """Served policies and today's (every frame decoded, deblocked), each on every pool of Pools."""
-    today = tuple(dict.fromkeys(p.model_copy(update={"decode": "all", "deblock": True}) for p in served))
+    """Served policies and today's, each on every pool of Pools."""
     modes = []
-    for label, policies in (("served", tuple(served)), ("today (every frame)", today)):
+    for label, policies in (("served", tuple(served)), ("today (every frame)", today_policies(served))):
         for pool, size in Pools.sizes().items():
             modes.append(DecodeMode(f"{label}, {size} {pool.split('+')[0]}", policies, pool))
     return modes
