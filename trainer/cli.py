@@ -35,6 +35,8 @@ COMMANDS: list[tuple[tuple[str, ...], str, str]] = [
      "quality score vs bitrate on real photographs (JSON + plot)"),
     (("reencode",), "trainer.reencode", "copy a dataset with its clips re-encoded as uploads are (B-frames, deblocking)"),
     (("adopt-decode",), "trainer.adopt_decode", "serve an engine with another decode setting if accuracy holds"),
+    (("fold-motion-stem",), "trainer.early_action.fold",
+     "fold an early-action graph's pixel preprocessing into its first convolution (same outputs, less CPU)"),
     (("build-engines",), "trainer.build_engines", "build TensorRT plans for every engine (GPU)"),
 ]
 
