@@ -195,8 +195,11 @@ def _finish(results: dict, out: Path) -> None:
     latency = results.get("latency") or {}
     p50_25 = ((latency.get("25%") or {}).get("latency_ms") or {}).get("p50")
     p99_50 = ((latency.get("50%") or {}).get("latency_ms") or {}).get("p99")
+    paired = (results.get("steady") or {}).get("paired") or {}
     summary = {
         "worker_over_decode_bound": ratio(worker, decode),
+        "worker_over_decode_bound_paired": (paired.get("worker_over_decode_bound") or {}).get("median"),
+        "served_decode_bound_over_today_paired": (paired.get("served_over_today") or {}).get("median"),
         "worker_over_naive": ratio(worker, naive_rate),
         "two_workers_over_one": ratio(two, worker),
         "served_decode_bound_over_today": (results.get("decode") or {}).get("served_over_today"),
@@ -207,7 +210,10 @@ def _finish(results: dict, out: Path) -> None:
     summary["acceptance"] = {
         "worker >= 15x naive": _at_least(summary["worker_over_naive"], 15),
         "worker >= 0.9x decode bound": _at_least(summary["worker_over_decode_bound"], 0.9),
+        "worker >= 0.9x decode bound, paired by round": _at_least(summary["worker_over_decode_bound_paired"], 0.9),
         "served decode bound >= 1.15x today's": _at_least(summary["served_decode_bound_over_today"], 1.15),
+        "served decode bound >= 1.15x today's, paired by round":
+            _at_least(summary["served_decode_bound_over_today_paired"], 1.15),
         "p99@50% <= 3x p50@25%": None
         if summary["p99_at_50pct_over_p50_at_25pct"] is None
         else summary["p99_at_50pct_over_p50_at_25pct"] <= 3,

@@ -41,12 +41,14 @@ from stream_tagger.sampling import FragmentPolicy
 
 #: The fragment policy of a stand-in engine (the one the classifier's quality branch is trained on).
 STAND_IN_FRAGMENTS = FragmentPolicy(frames=4, grid=7, patch=32, seconds=1.0, max_seconds=2.0)
+#: The stand-in's quality trunk: the trainer's default (``stream-tagger-train train quality --trunk``).
+STAND_IN_TRUNK = "energy"
 SESSION_ORDER = ("without", "with", "without", "with")
 
 
 def measure(videos: list[Video], engines_dir: Path, repetitions: int, quick: bool, bootstrap: str | None,
             overrides: dict[str, str]) -> dict:
-    repositories, fragment_policy, stand_in = engine_pair(engines_dir, CACHE_DIR / "fragments")
+    repositories, fragment_policy, stand_in = engine_pair(engines_dir, CACHE_DIR / f"fragments-{STAND_IN_TRUNK}")
     without = _served_policies(repositories["without"])
     cost = decode_cost(videos, without, fragment_policy, repetitions)
     tagger = tagger_cpu(videos, repositories, repetitions)
@@ -115,7 +117,8 @@ def _stand_in(base: Path, root: Path) -> Path:
     policy = STAND_IN_FRAGMENTS
     with tempfile.TemporaryDirectory() as folder:
         quality = Path(folder) / "quality.onnx"
-        model = ServingQuality(FragmentQualityStudent(len(manifest.labels["quality"]), 64))
+        model = ServingQuality(FragmentQualityStudent(len(manifest.labels["quality"]), 64, trunk=STAND_IN_TRUNK,
+                                                      grid=policy.grid, patch=policy.patch))
         shape = (2, policy.frames, policy.height, policy.width, 3)
         export_onnx(model, {"fragments": np.zeros(shape, np.uint8)}, ["quality_probs"], quality)
         merged = attach_quality(base / MODEL_NAME, quality, Path(folder) / MODEL_NAME)

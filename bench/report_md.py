@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from bench.stats import paired_by_round
+
 
 def render(results: dict) -> str:
     lines = [
@@ -51,7 +53,22 @@ def _throughput(results: dict) -> list[str]:
             f"2 workers / 1 = **{summary['two_workers_over_one']}**"
         ),
     ]
+    paired = _paired(results)
+    if paired:
+        lines += ["", (f"Paired by round (each round's worker repetition against the bound's repetitions right after "
+                       f"it, median (min–max) of {paired['rounds']} rounds): worker / decode bound = "
+                       f"**{_cell(paired['worker_over_decode_bound'])}**, served / today's = "
+                       f"**{_cell(paired['served_over_today'])}**")]
     return lines
+
+
+def _paired(results: dict) -> dict | None:
+    """The run's paired ratios; computed from its repetitions for runs made before they were recorded."""
+    steady = results.get("steady") or {}
+    if "paired" in steady or not steady.get("worker"):
+        return steady.get("paired")
+    by_mode = {name: mode["values"] for name, mode in steady["decode_bound"]["by_mode"].items()}
+    return paired_by_round(steady["worker"]["videos_per_s"]["values"], by_mode)
 
 
 def _steady(results: dict) -> list[str]:

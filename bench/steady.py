@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from bench import cpu
 from bench.load import Load
-from bench.stats import summarise
+from bench.stats import paired_by_round, summarise
 from bench.videos import Video
 from bench.worker_proc import WorkerProcess
 from stream_tagger.cpus import usable_cpus
@@ -199,6 +199,8 @@ def _summary(worker_reps: list[dict], bound_reps: dict[str, list[dict]], order, 
         "order": order,
         "worker": {"videos_per_s": summarise([r["videos_per_s"] for r in worker_reps]), "repetitions": worker_reps},
         "decode_bound": bound_summary(bound_reps),
+        "paired": paired_by_round([r["videos_per_s"] for r in worker_reps],
+                                  {name: [r["videos_per_s"] for r in reps] for name, reps in bound_reps.items()}),
     }
 
 

@@ -21,6 +21,7 @@ from video_world.encode import CODECS, file_extension
 from video_world.labels import taxonomy
 from video_world.render import write_clip
 from video_world.spec import WorldOptions, manifest_row, sample_clip
+from video_world.texture import TEXTURES
 
 MANIFEST_NAME = "manifest.jsonl"
 QUALITY_LABELS = ("painted", "measured")
@@ -41,6 +42,8 @@ def generate_dataset(out: str | os.PathLike, clips: int, seed: int, workers: int
         raise ValueError(f"unknown world {world.world!r}; expected one of {WORLDS}")
     if world.quality_labels not in QUALITY_LABELS:
         raise ValueError(f"unknown quality labels {world.quality_labels!r}; expected one of {QUALITY_LABELS}")
+    if world.texture not in TEXTURES:
+        raise ValueError(f"unknown texture {world.texture!r}; expected one of {sorted(TEXTURES)}")
     out = Path(out)
     (out / CLIPS_DIR).mkdir(parents=True, exist_ok=True)
     jobs = [(out, seed, index, world) for index in range(clips)]
@@ -97,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="painted: grades are pixel operations on --size renders (default); measured: "
                              "upload-sized renders (360p-1080p) degraded by real encoders, graded by SSIM/PSNR "
                              "against their pristine render (docs/quality.md; use a short --seconds, e.g. 1.2)")
+    parser.add_argument("--texture", default=defaults["texture"], choices=sorted(TEXTURES),
+                        help="measured labels: wide (beta 1-2, contrast 5-18; default, the first measured world) or "
+                             "photo (photographs' range: beta 1-1.3, contrast 12-18), video_world/texture.py")
     parser.add_argument("--workers", default=2, type=int, help="worker processes (default 2)")
     parser.add_argument("--world", default=defaults["world"], choices=WORLDS,
                         help="v1: the original world (default); v2: categories by co-occurring tags, long-tailed "
@@ -122,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         args.out, args.clips, args.seed, workers=args.workers, progress=True,
         width=width, height=height, seconds=args.seconds, fps=args.fps, codec=args.codec,
         tag_noise=args.tag_noise, title_cue_rate=args.title_cue_rate, visual_cue_rate=args.visual_cue_rate,
-        quality_labels=args.quality_labels, world=args.world, title_noise=args.title_noise,
+        quality_labels=args.quality_labels, texture=args.texture, world=args.world, title_noise=args.title_noise,
     )
     print(f"wrote {len(rows)} clips and {args.out / MANIFEST_NAME}")
     return 0

@@ -35,6 +35,15 @@ CODEC_WEIGHTS = {"h264": 0.5, "hevc": 0.25, "vp9": 0.25}
 BITRATE_LADDER_BPP = (0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003, 0.0015)
 #: CRF steps on x264's scale (x265 and VP9 are mapped from it in ``_rate_options``).
 CRF_LADDER = (14, 18, 22, 26, 30, 34, 38, 42, 46, 51)
+#: Per texture (video_world.texture.TEXTURES), the centre of each severity's rate step on the
+#: 10-step ladder. A texture's appetite for bits sets where the grade boundaries fall: on ``photo``
+#: x264 leaves excellent above CRF 18 and reaches poor from CRF 34 (measured on 12 clips,
+#: 2026-12-04), where ``wide`` textures stay excellent longer; the centres keep the measured grades
+#: roughly balanced on both.
+SEVERITY_CENTRES: dict[str, tuple[float, float, float, float]] = {
+    "wide": (1, 3, 5, 7.5),
+    "photo": (-0.3, 1.5, 3.5, 6.5),
+}
 
 
 @dataclass(frozen=True)
@@ -73,14 +82,14 @@ class Recipe:
         return ENCODERS[self.codec][2]
 
 
-def draw_recipe(severity: int, rng: np.random.Generator) -> Recipe:
-    """A recipe whose expected damage grows with ``severity`` (0 mild … 3 heavy).
+def draw_recipe(severity: int, rng: np.random.Generator, texture: str = "wide") -> Recipe:
+    """A recipe whose expected damage grows with ``severity`` (0 mild … 3 heavy) on ``texture``.
 
     Severity is a prior only (the clip's label is measured): each level mixes a rate step with
     some chance of each capture filter, so every kind of damage appears at every level.
     """
     codec = str(rng.choice(list(CODEC_WEIGHTS), p=list(CODEC_WEIGHTS.values())))
-    centre = (1, 3, 5, 7.5)[severity]  # position on a 10-step ladder
+    centre = SEVERITY_CENTRES[texture][severity]  # position on a 10-step ladder
     step = int(np.clip(round(rng.normal(centre, 1.0)), 0, 9))
     if rng.random() < 0.5:
         rate = {"crf": CRF_LADDER[step]}

@@ -29,7 +29,8 @@ def write_measured_clip(spec: ClipSpec, out: Path, clips_dir: str) -> dict:
     upload_rng = clip_rng(spec.seed, spec.index, UPLOAD_STREAM)
     size_name, width, height = draw_size(upload_rng)
     upload = at_size(spec, width, height)
-    recipe = draw_recipe(QUALITY_GRADES.index(spec.quality), clip_rng(spec.seed, spec.index, RECIPE_STREAM))
+    recipe = draw_recipe(QUALITY_GRADES.index(spec.quality), clip_rng(spec.seed, spec.index, RECIPE_STREAM),
+                         spec.options.texture)
     relative = f"{clips_dir}/{spec.clip_id}.{recipe.extension}"
     frames = render_upload(upload, upload_rng)
     with tempfile.TemporaryDirectory() as scratch:

@@ -46,6 +46,8 @@ class WorldOptions:
     #: width and height options are then unused), degraded through real encoders and graded by
     #: SSIM/PSNR against its own pristine render (video_world.measured, docs/quality.md).
     quality_labels: str = "painted"
+    #: Measured quality labels: the texture under upload renders (video_world.texture.TEXTURES).
+    texture: str = "wide"
     #: ``v1``: the world as it was (unchanged bytes). ``v2``: categories decided by co-occurring tags,
     #: long-tailed tags with realistic noise, timeliness needing both modalities, early-action cues
     #: spread over a long window (video_world.v2, video_world.agent_v2).

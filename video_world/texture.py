@@ -11,13 +11,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def natural_texture(rng: np.random.Generator, height: int, width: int, contrast: float) -> np.ndarray:
+#: (spectral exponent range, contrast range in levels) of each texture kind. ``wide``: the measured
+#: world as first rendered (beta from 1.0, fine grain, to 2.0, broad blotches; contrast 5-18).
+#: ``photo``: the range photographs keep (beta 1.0-1.3, contrast 12-18). With ``wide``, a blurred
+#: or compressed shallow-spectrum texture looks like a pristine steep-spectrum one, so no model
+#: without the reference can tell their grades apart (docs/quality.md §5); ``photo`` keeps the
+#: pristine look of every clip close to that of real footage.
+TEXTURES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "wide": ((1.0, 2.0), (5.0, 18.0)),
+    "photo": ((1.0, 1.3), (12.0, 18.0)),
+}
+
+
+def draw_texture(rng: np.random.Generator, height: int, width: int, kind: str = "wide") -> np.ndarray:
+    """A texture of ``kind`` (see :data:`TEXTURES`), contrast and exponent drawn from ``rng``."""
+    if kind not in TEXTURES:
+        raise ValueError(f"unknown texture {kind!r}; expected one of {sorted(TEXTURES)}")
+    betas, contrasts = TEXTURES[kind]
+    contrast = rng.uniform(*contrasts)
+    return natural_texture(rng, height, width, contrast, betas)
+
+
+def natural_texture(rng: np.random.Generator, height: int, width: int, contrast: float,
+                    betas: tuple[float, float] = TEXTURES["wide"][0]) -> np.ndarray:
     """float32 ``[height, width, 3]``, zero mean, standard deviation ``contrast`` (levels of 0..255).
 
     Two independent 1/f^beta fields give luminance and a colour shift, mixed into RGB by a random
-    matrix; beta is drawn from 1.0 (fine grain, photographs' value) to 2.0 (broad blotches).
+    matrix; beta is drawn from ``betas``.
     """
-    beta = rng.uniform(1.0, 2.0)
+    beta = rng.uniform(*betas)
     fy = np.fft.fftfreq(height).astype(np.float32)[:, None]
     fx = np.fft.rfftfreq(width).astype(np.float32)[None, :]
     radius = np.sqrt(fx * fx + fy * fy)

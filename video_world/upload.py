@@ -15,7 +15,7 @@ import numpy as np
 
 from video_world.render import layout
 from video_world.spec import ClipSpec
-from video_world.texture import natural_texture
+from video_world.texture import draw_texture
 
 #: (name, width, height, probability): the sizes uploads arrive at, 360p to 1080p.
 UPLOAD_SIZES: tuple[tuple[str, int, int, float], ...] = (
@@ -42,7 +42,7 @@ def render_upload(spec: ClipSpec, rng: np.random.Generator) -> np.ndarray:
     angle = rng.uniform(0, 2 * np.pi)
     step = np.array([np.sin(angle), np.cos(angle)]) * speed
     margin = int(np.ceil(speed * o.frames)) + 2
-    texture = natural_texture(rng, o.height + 2 * margin, o.width + 2 * margin, rng.uniform(5.0, 18.0))
+    texture = draw_texture(rng, o.height + 2 * margin, o.width + 2 * margin, o.texture)
     start = np.array([margin, margin]) - step * o.frames / 2  # the pan is centred on the texture
     clip = np.empty((o.frames, o.height, o.width, 3), np.uint8)
     for frame in range(o.frames):

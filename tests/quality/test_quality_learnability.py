@@ -43,3 +43,13 @@ def test_the_regression_separates_separable_grades_and_not_noise():
     informative = np.exp(labels[:, None] + rng.normal(0, 0.2, (400, 2)))
     assert cross_validated_accuracy(informative, labels, 4, seed=0) > 0.9
     assert cross_validated_accuracy(np.exp(rng.normal(0, 1, (400, 2))), labels, 4, seed=0) < 0.4
+
+
+def test_mosaic_statistics_ignore_the_seams_between_patches():
+    from trainer.quality.learnability import mosaic_statistics
+
+    levels = np.random.default_rng(4).integers(0, 256, (2, 3, 3))  # each patch flat, neighbours far apart
+    mosaic = np.repeat(np.repeat(levels, 16, axis=1), 16, axis=2)[..., None].repeat(3, axis=-1).astype(np.uint8)
+    assert mosaic_statistics(mosaic, grid=3, patch=16)["noise"] < 1e-3
+    grainy = np.clip(mosaic + np.random.default_rng(5).normal(0, 6, mosaic.shape), 0, 255).astype(np.uint8)
+    assert mosaic_statistics(grainy, grid=3, patch=16)["noise"] > 2

@@ -28,3 +28,46 @@ def test_serving_graph_gives_the_trained_students_probabilities_on_raw_pixels():
         expected = torch.softmax(student(Preprocess()(fragments))["quality_logits"], dim=-1)
     torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-5)
     assert not torch.equal(serving.student.trunk[0].weight, student.trunk[0].weight)
+
+
+def test_the_energy_trunks_serving_graph_gives_its_probabilities_on_raw_pixels():
+    torch.manual_seed(1)
+    student = FragmentQualityStudent(grades=4, feature_size=8, trunk="energy", grid=2, patch=16).eval()
+    fragments = torch.randint(0, 256, (3, 3, 32, 32, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        served = ServingQuality(student)(fragments)
+        expected = torch.softmax(student(Preprocess()(fragments))["quality_logits"], dim=-1)
+    torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-5)
+
+
+def _mosaic(levels: torch.Tensor, patch: int) -> torch.Tensor:
+    """``[T, G, G]`` grey levels → uint8 fragments ``[1, T, G*P, G*P, 3]``, each patch flat."""
+    flat = levels.repeat_interleave(patch, dim=1).repeat_interleave(patch, dim=2)
+    return flat[None, ..., None].expand(-1, -1, -1, -1, 3).to(torch.uint8)
+
+
+def test_patch_energies_ignore_seams_and_brightness_and_see_grain():
+    from trainer.quality.nets import PatchEnergy
+
+    energy = PatchEnergy(grid=3, patch=16).eval()
+    levels = torch.randint(0, 200, (1, 3, 3))  # neighbouring patches far apart: a seam everywhere
+    flat = Preprocess()(_mosaic(levels, 16))[0]
+    brighter = Preprocess()(_mosaic(levels + 40, 16))[0]
+    grain = torch.randn(1, 3, 48, 48).mul(6 / 255 / 0.25).expand(-1, 3, -1, -1)
+    with torch.no_grad():
+        floor = energy(flat)
+        torch.testing.assert_close(energy(brighter), floor, atol=0.05, rtol=0)  # float rounding near the floor
+        assert floor.max() < -8  # no response at all: only the floor's log
+        assert (energy(flat + grain) > floor + 5).all()
+
+
+def test_a_repeated_frame_reads_as_no_change():
+    from trainer.quality.nets import EnergyTrunk
+
+    torch.manual_seed(2)
+    trunk = EnergyTrunk(grid=2, patch=16).eval()
+    frames = torch.randn(1, 3, 3, 32, 32)
+    repeated = frames.clone()
+    repeated[:, 2] = repeated[:, 1]
+    with torch.no_grad():
+        assert not torch.allclose(trunk(frames), trunk(repeated))

@@ -11,7 +11,7 @@ from stream_tagger.decode import make_decoder
 from stream_tagger.sampling import SamplingPolicy
 from video_world.dataset import generate_dataset
 from video_world.grades import grade_of
-from video_world.ladder import Recipe, apply_recipe, draw_recipe, write_pristine
+from video_world.ladder import SEVERITY_CENTRES, Recipe, apply_recipe, draw_recipe, write_pristine
 from video_world.measure import Measurement, measure
 from video_world.measured import UPLOAD_STREAM, write_measured_clip
 from video_world.spec import WorldOptions, clip_rng, sample_clip
@@ -64,12 +64,15 @@ def test_a_grade_is_the_worse_of_the_ssim_and_the_psnr_grade():
 
 
 def test_recipes_grow_harsher_with_the_drawn_severity():
-    def rate_step(severity: int) -> float:
-        recipes = [draw_recipe(severity, np.random.default_rng([severity, k])) for k in range(300)]
+    def rate_step(severity: int, texture: str = "wide") -> float:
+        recipes = [draw_recipe(severity, np.random.default_rng([severity, k]), texture) for k in range(300)]
         return float(np.mean([r.crf if r.crf is not None else 60 - 10 * np.log2(r.bpp * 1000) for r in recipes]))
 
-    steps = [rate_step(severity) for severity in range(4)]
-    assert steps == sorted(steps)
+    for texture in SEVERITY_CENTRES:
+        steps = [rate_step(severity, texture) for severity in range(4)]
+        assert steps == sorted(steps)
+    # photo-like texture needs more bits for the same grade, so each severity asks for milder rates
+    assert all(rate_step(severity, "photo") < rate_step(severity) for severity in range(4))
     assert {draw_recipe(3, np.random.default_rng(k)).codec for k in range(60)} == {"h264", "hevc", "vp9"}
 
 

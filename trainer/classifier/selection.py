@@ -134,16 +134,17 @@ def probe_accuracy(name: str, teacher: nn.Module, probe: nn.Module, train: ClipS
 
 
 def select_teachers(train: ClipSet, val: ClipSet, run: Run, grades: int, features_dim: int | None = None,
-                    probe_factory: ProbeFactory | None = None,
-                    rule: SelectionRule = SelectionRule()) -> tuple[list[nn.Module], list[CandidateReport]]:
-    """Pre-train, fine-tune and probe every candidate; return the chosen teachers and a report per candidate."""
+                    probe_factory: ProbeFactory | None = None, rule: SelectionRule = SelectionRule(),
+                    candidates: dict[str, nn.Module] | None = None) -> tuple[list[nn.Module], list[CandidateReport]]:
+    """Pre-train, fine-tune and probe every candidate (default: :func:`candidate_library`); return the
+    chosen teachers and a report per candidate."""
     probe_factory = probe_factory or classifier_probe(grades, features_dim)
     epochs = rule.probe_epochs or run.budget.quality_epochs
     order = np.random.default_rng(run.seed + 19).permutation(len(train))
     cut = int(PRETRAIN_SHARE * len(train))
     pretrain, probe_share = train.subset(order[:cut]), train.subset(order[cut:])
     reports, updated = [], {}
-    for name, teacher in candidate_library(grades, features_dim).items():
+    for name, teacher in (candidates or candidate_library(grades, features_dim)).items():
         train_quality_teacher(teacher, pretrain, run, name)
         pretrained_accuracy = _teacher_accuracy(teacher, val, run)
         student_accuracy = probe_accuracy(name, teacher, probe_factory(), probe_share, val, run, epochs)

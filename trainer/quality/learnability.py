@@ -10,6 +10,8 @@ textbook no-reference statistics of the native-resolution luma of the first fram
 
 - each statistic's Spearman correlation with the clip's SSIM and PSNR on a measured-grade dataset,
 - the held-out accuracy of a multinomial logistic regression on the statistics (5-fold, by clip),
+- the same for sharpness and high-pass energy measured inside the patches of the served fragments
+  mosaic (``trainer.quality.train.FRAGMENTS``), i.e. what the quality branch is given,
 - on the real-photo ladder (``trainer.quality.ladder``), each statistic's Spearman correlation with
   the bitrate rank, per source.
 
@@ -92,6 +94,25 @@ def statistics_of(path: Path) -> dict[str, float]:
             "repeated_frames": repeated_frames(luma)}
 
 
+def mosaic_statistics(mosaic: np.ndarray, grid: int, patch: int) -> dict[str, float]:
+    """Sharpness and high-pass energy inside each patch of a fragments mosaic ``[T, G*P, G*P, 3]``
+    (the seams between patches are not the picture's), as the quality branch would see them."""
+    luma = mosaic.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    patches = luma.reshape(len(luma), grid, patch, grid, patch).transpose(0, 1, 3, 2, 4).reshape(-1, patch, patch)
+    return {"sharpness": sharpness(patches), "noise": noise(patches)}
+
+
+def served_mosaic(path: Path) -> np.ndarray:
+    from stream_tagger.decode import make_decoder
+    from trainer.quality.train import FRAGMENTS
+
+    decoder = make_decoder("pyav")
+    try:
+        return decoder.decode(str(path), [FRAGMENTS]).frames[FRAGMENTS]
+    finally:
+        decoder.close()
+
+
 # ---- the measured-grade dataset -----------------------------------------------------------------
 def dataset_probe(root: Path, seed: int = 0) -> dict:
     rows = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines() if line.strip()]
@@ -108,9 +129,19 @@ def dataset_probe(root: Path, seed: int = 0) -> dict:
     }
     accuracy = cross_validated_accuracy(table, labels, len(grades), seed)
     majority = float(np.bincount(labels).max() / len(labels))
+    from trainer.quality.train import FRAGMENTS
+
+    mosaics = [mosaic_statistics(served_mosaic(root / row["file"]), FRAGMENTS.grid, FRAGMENTS.patch) for row in rows]
+    on_mosaic = np.array([[m[name] for name in ("sharpness", "noise")] for m in mosaics])
     return {"clips": len(rows), "grades": grades, "grade_counts": np.bincount(labels).tolist(),
             "spearman_with_measurement": correlations,
-            "logistic_regression_accuracy_5fold": round(accuracy, 4), "majority_class_accuracy": round(majority, 4)}
+            "logistic_regression_accuracy_5fold": round(accuracy, 4), "majority_class_accuracy": round(majority, 4),
+            "served_fragments": {
+                "policy": FRAGMENTS.model_dump(),
+                "spearman_with_measurement": {name: {"ssim": _rho(on_mosaic[:, k], ssim), "psnr": _rho(on_mosaic[:, k], psnr)}
+                                              for k, name in enumerate(("sharpness", "noise"))},
+                "logistic_regression_accuracy_5fold": round(
+                    cross_validated_accuracy(on_mosaic, labels, len(grades), seed), 4)}}
 
 
 def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, classes: int, seed: int, folds: int = 5) -> float:

@@ -30,7 +30,7 @@ from trainer import checkpoint, distributed
 from trainer.checkpoint import Checkpoints
 from trainer.classifier.losses import quality_distillation_loss
 from trainer.classifier.nets import GATE_INPUTS, QUALITY_HEAD_INPUTS, GatedQualityTeachers, parameter_count
-from trainer.classifier.selection import FEATURE_SIZE, SelectionRule, accuracy, select_teachers
+from trainer.classifier.selection import FEATURE_SIZE, SelectionRule, accuracy, candidate_library, select_teachers
 from trainer.classifier.stages import Budget, Run, fit, predict, train_gate
 from trainer.common import seed_everything
 from trainer.datasets.clips import ClipSet
@@ -42,7 +42,7 @@ from trainer.export import check_parity, command_line, dataset_hash, export_onnx
 from trainer.quality.attach import newest_plain, publish_attached
 from trainer.quality.compose import FRAGMENTS_INPUT, QUALITY_OUTPUT
 from trainer.quality.data import DrawSource, FragmentDrawsView, quality_clips
-from trainer.quality.nets import FragmentQualityStudent, ServingQuality
+from trainer.quality.nets import TRUNKS, EnergyQualityTeacher, FragmentQualityStudent, ServingQuality
 
 #: 7×7 patches of 32 px from 4 frames of the first second (the classifier's frames input samples
 #: 8 frames over the same second, so the fragments are cut from frames decoded anyway).
@@ -72,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the concatenated projected features")
     parser.add_argument("--quality-head-on", choices=QUALITY_HEAD_INPUTS, default="projected",
                         help="the student's head classifies its projected feature (claim 6) or its trunk's")
+    parser.add_argument("--trunk", choices=TRUNKS, default="energy",
+                        help="the student's trunk: energy (learned per-patch log filter energies, "
+                             "trainer/quality/nets.py) or cnn (the patch-stem CNN)")
     parser.add_argument("--teacher-selection", choices=["on", "off"], default="on",
                         help="on: claims 8-9 (docs/classifier.md); off: every candidate is a gated teacher")
     parser.add_argument("--version", type=int, default=None)
@@ -100,8 +103,8 @@ def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
         held[0], held[1], grades, cached_view(held[0], FramesView(policy), ctx.rank, ctx.world, ctx.log), ctx.log)
     budget = Budget(batch_size=args.batch_size, quality_epochs=args.teacher_epochs, gate_epochs=args.gate_epochs)
     run_ = Run(ctx, Checkpoints.for_run(args, "quality", ctx), args.seed, budget)
-    gated, reports = quality_teachers(clips, grades, run_, args.quality, args)
-    student = FragmentQualityStudent(len(grades), FEATURE_SIZE, head_on=args.quality_head_on)
+    gated, reports = quality_teachers(clips, grades, run_, args.quality, args, policy)
+    student = new_student(len(grades), args, policy)
     history = fit("fragment_student", student, clips, student_loss(gated), run_, args.student_epochs)
     if not ctx.is_main:
         return 0
@@ -144,20 +147,30 @@ def _grades(dataset: Dataset, rows: list[int], ctx: TrainContext) -> list[str]:
     return labels.labels
 
 
-def quality_teachers(clips: ClipSet, grades: list[str], run: Run, mode: str,
-                     args: argparse.Namespace | None = None) -> tuple[GatedQualityTeachers | None, list]:
+def new_student(grades: int, args: argparse.Namespace, policy: FragmentPolicy) -> FragmentQualityStudent:
+    return FragmentQualityStudent(grades, FEATURE_SIZE, head_on=args.quality_head_on, trunk=args.trunk,
+                                  grid=policy.grid, patch=policy.patch)
+
+
+def fragment_candidates(grades: int, policy: FragmentPolicy) -> dict[str, torch.nn.Module]:
+    """The classifier's quality teachers, and one on the per-patch filter energies."""
+    return candidate_library(grades) | {"patch_energy": EnergyQualityTeacher(grades, FEATURE_SIZE, policy.grid,
+                                                                              policy.patch)}
+
+
+def quality_teachers(clips: ClipSet, grades: list[str], run: Run, mode: str, args: argparse.Namespace,
+                     policy: FragmentPolicy) -> tuple[GatedQualityTeachers | None, list]:
     """Teachers trained on fragments, probed and selected, then gated (``single``: the best one alone)."""
     if mode == "none":
         return None, []
     order = np.random.default_rng(run.seed).permutation(len(clips))
     cut = int(0.85 * len(clips))
-    head_on = getattr(args, "quality_head_on", "projected")
-    rule = SelectionRule(enabled=getattr(args, "teacher_selection", "on") == "on")
+    rule = SelectionRule(enabled=args.teacher_selection == "on")
     selected, reports = select_teachers(clips.subset(order[:cut]), clips.subset(order[cut:]), run, len(grades),
-                                        probe_factory=lambda: FragmentQualityStudent(len(grades), FEATURE_SIZE,
-                                                                                     head_on=head_on), rule=rule)
+                                        probe_factory=lambda: new_student(len(grades), args, policy), rule=rule,
+                                        candidates=fragment_candidates(len(grades), policy))
     gated = GatedQualityTeachers(selected[:1] if mode == "single" else selected, len(grades), FEATURE_SIZE,
-                                 gate_input=getattr(args, "gate_input", "initial"))
+                                 gate_input=args.gate_input)
     train_gate(gated, clips, run)
     gated.eval()
     return gated, reports
