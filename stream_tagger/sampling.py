@@ -44,6 +44,8 @@ class SamplingPolicy(BaseModel):
     #: encoder meant (the error also carries into the frames predicted from it). A hardware decoder
     #: (NVDEC) deblocks regardless, so an engine may declare ``False`` only once its figures hold on
     #: both pictures: ``stream-tagger-train adopt-decode`` evaluates it with and without the filter.
+    #: For the same reason, when another policy of the same video needs the filter, PyAV serves this
+    #: one from that deblocked pass instead of decoding the video twice.
     deblock: bool = True
 
     @model_serializer(mode="wrap")

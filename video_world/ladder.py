@@ -37,9 +37,9 @@ BITRATE_LADDER_BPP = (0.2, 0.1, 0.05, 0.025, 0.012, 0.006, 0.003, 0.0015)
 CRF_LADDER = (14, 18, 22, 26, 30, 34, 38, 42, 46, 51)
 #: Per texture (video_world.texture.TEXTURES), the centre of each severity's rate step on the
 #: 10-step ladder. A texture's appetite for bits sets where the grade boundaries fall: on ``photo``
-#: x264 leaves excellent above CRF 18 and reaches poor from CRF 34 (measured on 12 clips,
-#: 2026-12-04), where ``wide`` textures stay excellent longer; the centres keep the measured grades
-#: roughly balanced on both.
+#: x264 leaves excellent above CRF 18 and reaches poor from CRF 34 (12 clips, 2026-12-04, before
+#: its contrast map), where ``wide`` textures stay excellent longer. The centres shift the grades
+#: toward balance; on ``photo`` poor still leads (docs/quality.md, "The rendered sets").
 SEVERITY_CENTRES: dict[str, tuple[float, float, float, float]] = {
     "wide": (1, 3, 5, 7.5),
     "photo": (-0.3, 1.5, 3.5, 6.5),

@@ -182,17 +182,22 @@ def _passes(policies: list[FramePolicy]) -> list[list[FramePolicy]]:
     groups: dict[tuple[str, bool], list[FramePolicy]] = {}
     for policy in policies:
         groups.setdefault(_pictures(policy), []).append(policy)
+    # deblock=False is a permission, declared only where an engine's figures hold on deblocked
+    # pictures too: when another policy needs the filter, its pass serves both (one pass, not two).
+    for decode, deblock in list(groups):
+        if not deblock and (decode, True) in groups:
+            groups[(decode, True)] += groups.pop((decode, False))
     return [groups[key] for key in sorted(groups)]
 
 
 def _pass_setting(policies: list[FramePolicy]) -> tuple[str, bool]:
-    """How one pass decodes: as its policies say (they share their pictures), ``needed`` if any asks for it."""
+    """How one pass decodes: as its policies say, ``needed`` if any asks for it, deblocked if any needs it."""
     if not policies:
         return "all", True
-    decode, deblock = _pictures(policies[0])
+    decode, _ = _pictures(policies[0])
     if decode == "all" and any(p.decode == "needed" for p in policies):
         decode = "needed"
-    return decode, deblock
+    return decode, any(p.deblock for p in policies)
 
 
 def _needed_frames(

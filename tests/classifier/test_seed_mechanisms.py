@@ -96,6 +96,9 @@ def test_selection_fills_and_says_so_when_too_few_pass_and_off_takes_every_candi
     chosen = choose(reports, SelectionRule(top_k=3, teachers=2))
     assert [r.name for r in chosen] == ["c", "a"]
     assert "kept" in chosen[0].reason and chosen[1].reason.startswith("filled")
+    # none passes: the fill takes the better teachers, not the ones whose students fall least short
+    none_pass = [report("chance", 0.3, 0.31, 0.30), report("good", 0.6, 0.62, 0.40), report("fair", 0.5, 0.5, 0.45)]
+    assert [r.name for r in choose(none_pass, SelectionRule(top_k=3, teachers=2))] == ["good", "fair"]
     everyone = choose([report("a", 0.9, 0.9, 0.1), report("b", 0.9, 0.9, 0.1)], SelectionRule(enabled=False))
     assert len(everyone) == 2 and all("selection off" in r.reason for r in everyone)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from trainer.classifier.nets import Preprocess
+from trainer.export import check_parity, export_onnx
 from trainer.quality.nets import FragmentQualityStudent, ServingQuality
 
 
@@ -38,6 +40,19 @@ def test_the_energy_trunks_serving_graph_gives_its_probabilities_on_raw_pixels()
         served = ServingQuality(student)(fragments)
         expected = torch.softmax(student(Preprocess()(fragments))["quality_logits"], dim=-1)
     torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_energy_trunks_onnx_graph_serves_any_batch(tmp_path):
+    # Given the energy student exported at batch 2 (3 frames of a 3x3 grid: 27 patches, odd on purpose)
+    torch.manual_seed(2)
+    serving = ServingQuality(FragmentQualityStudent(grades=4, feature_size=8, trunk="energy", grid=3, patch=8).eval())
+    rng = np.random.default_rng(0)
+    path = export_onnx(serving, {"fragments": rng.integers(0, 256, (2, 3, 24, 24, 3), dtype=np.uint8)},
+                       ["quality_probs"], tmp_path / "quality.onnx")
+
+    # Then ONNX Runtime agrees with torch at batches it was not traced with
+    for batch in (1, 5):
+        assert check_parity(serving, path, {"fragments": rng.integers(0, 256, (batch, 3, 24, 24, 3), dtype=np.uint8)}) < 1e-4
 
 
 def _mosaic(levels: torch.Tensor, patch: int) -> torch.Tensor:

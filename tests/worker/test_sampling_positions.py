@@ -99,6 +99,26 @@ def test_policies_with_different_decode_settings_each_get_their_own_frames(tmp_p
     assert both.frames_decoded == sum(decoder.decode(str(clip), [p]).frames_decoded for p in (every, reference))
 
 
+def test_a_policy_allowed_to_skip_deblocking_shares_the_pass_of_one_that_needs_it(tmp_path):
+    # Given an upload-like (deblocked) clip, one policy that needs the filter and one merely allowed to skip it
+    clip = tmp_path / "upload.mp4"
+    _upload_like_clip(clip, "libx264")
+    deblocked = SamplingPolicy(frames=4, height=32, width=32, seconds=2.0, max_seconds=2.0, decode="needed")
+    permissive = SamplingPolicy(frames=3, height=32, width=32, seconds=2.0, max_seconds=2.0, decode="needed",
+                                deblock=False)
+    decoder = make_decoder("pyav")
+
+    # When both are asked for in one call
+    both = decoder.decode(str(clip), [deblocked, permissive])
+
+    # Then one deblocked pass serves both: the permissive policy gets the deblocked pictures
+    as_deblocked = permissive.model_copy(update={"deblock": True})
+    alone = decoder.decode(str(clip), [deblocked, as_deblocked])
+    assert np.array_equal(both.frames[permissive], alone.frames[as_deblocked])
+    assert not np.array_equal(both.frames[permissive], decoder.decode(str(clip), [permissive]).frames[permissive])
+    assert both.frames_decoded == alone.frames_decoded
+
+
 def _upload_like_clip(path, codec: str) -> None:
     """3 s of moving noise at 30 fps, encoded as uploads are: B-frames (pyramid ones too), deblocking."""
     rng = np.random.default_rng(1)
@@ -193,9 +213,9 @@ def test_skipping_deblocking_changes_pixels_only_where_the_stream_is_deblocked(t
     for deblocked in (True, False):
         clip = tmp_path / f"textured-{deblocked}.mp4"
         _textured_clip(clip, deblocked)
-        both = decoder.decode(str(clip), [on, off])
+        with_filter, without = decoder.decode(str(clip), [on]), decoder.decode(str(clip), [off])
         # the same frames are decoded; their pixels differ only if the encoder deblocked, since
         # skipping a filter the stream does not use changes nothing
-        assert decoder.decode(str(clip), [on]).frames_decoded == decoder.decode(str(clip), [off]).frames_decoded
-        differ = not np.array_equal(both.frames[on], both.frames[off])
+        assert with_filter.frames_decoded == without.frames_decoded
+        differ = not np.array_equal(with_filter.frames[on], without.frames[off])
         assert differ == deblocked

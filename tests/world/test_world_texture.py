@@ -24,11 +24,19 @@ def test_the_wide_texture_draws_what_the_first_measured_world_drew():
 
 
 def test_photo_textures_keep_the_photographs_spectrum_and_contrast():
-    (low, high), (dim, bright) = TEXTURES["photo"]
+    (low, high), (dim, bright) = TEXTURES["photo"].betas, TEXTURES["photo"].contrasts
     for seed in range(6):
         texture = draw_texture(np.random.default_rng(seed), 256, 256, "photo")
         assert low - 0.1 < spectral_exponent(texture[..., 0] + texture[..., 1] + texture[..., 2]) < high + 0.1
         assert dim * 0.95 < texture[..., 0].std() < bright * 1.15  # luminance plus up to half a colour field
+
+
+def test_photo_textures_have_flat_and_detailed_regions():
+    texture = draw_texture(np.random.default_rng(4), 256, 256, "photo")[..., 0]
+    local = texture.reshape(8, 32, 8, 32).std(axis=(1, 3))  # contrast of each 32 px block
+    assert np.percentile(local, 90) > 2.5 * np.percentile(local, 10)
+    wide = draw_texture(np.random.default_rng(4), 256, 256, "wide")[..., 0].reshape(8, 32, 8, 32).std(axis=(1, 3))
+    assert np.percentile(wide, 90) < 2.0 * np.percentile(wide, 10)
 
 
 def test_an_unknown_texture_is_refused_by_name():

@@ -13,7 +13,8 @@ Both are scored on the validation clips. A candidate is kept when its student be
 gain, and of those the best by a second criterion. The document's text breaks off before it defines
 that criterion; here it is the updated model's own validation accuracy (how good the teacher is
 alone), and the best ``teachers`` of the K (the gate needs at least two) become the gated teachers.
-When fewer than ``teachers`` candidates are kept, the rest are filled by gain and the report says so.
+When fewer than ``teachers`` candidates are kept, the rest are filled by the fine-tuned teacher's own
+accuracy (the second criterion; a gain below zero only measures a shortfall) and the report says so.
 The probe is fair by construction: the student the engine actually trains, the same clips and epochs
 as the teacher's fine-tuning, and a loss it can learn from (labels + teacher prediction + feature).
 """
@@ -176,11 +177,14 @@ def choose(reports: list[CandidateReport], rule: SelectionRule) -> list[Candidat
         report.chosen = True
         report.reason = (f"kept (student beats the fine-tuned teacher by {report.gain:+.3f}), in the top {rule.top_k} "
                          f"by gain, among the best {rule.teachers} of those by the teacher's own accuracy")
-    filled = [r for r in by_gain if not r.chosen][:max(0, rule.teachers - len(chosen))]
+    # A negative gain only says how far a student falls short of its teacher, so a teacher at chance
+    # "loses" least; among the candidates claim 8 rejected, the better teacher is the better fill.
+    rest = sorted((r for r in reports if not r.chosen), key=lambda r: (r.updated_accuracy, r.gain), reverse=True)
+    filled = rest[:max(0, rule.teachers - len(chosen))]
     for report in filled:
         report.chosen = True
         report.reason = (f"filled: only {len(chosen)} candidate(s) passed claim 8 and the gate needs "
-                         f"{rule.teachers}; next best by gain ({report.gain:+.3f})")
+                         f"{rule.teachers}; next best by the teacher's own accuracy ({report.updated_accuracy:.3f})")
     for report in reports:
         if not report.chosen:
             report.reason = ("not kept: its student does not beat the fine-tuned teacher" if not report.distillation_helps

@@ -73,7 +73,7 @@ class PatchEnergy(nn.Module):
         kernel = self.filters - self.filters.mean(dim=(2, 3), keepdim=True)
         fine = F.conv2d(patches, kernel).abs().mean(dim=(2, 3))
         coarse = F.conv2d(F.avg_pool2d(patches, 2), kernel).abs().mean(dim=(2, 3))
-        return torch.log(torch.cat([fine, coarse], dim=1) + ENERGY_FLOOR).reshape(len(frames), -1, self.out_dim)
+        return torch.log(torch.cat([fine, coarse], dim=1) + ENERGY_FLOOR).reshape(-1, self.grid * self.grid, self.out_dim)
 
 
 class EnergyTrunk(nn.Module):

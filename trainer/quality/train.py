@@ -65,6 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gate-epochs", type=int, default=budget.gate_epochs)
     parser.add_argument("--student-epochs", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=budget.batch_size)
+    parser.add_argument("--patience", type=int, default=4,
+                        help="epochs without a lower loss before a stage stops (one epoch over a few hundred "
+                             "clips is noisy; the classifier's default of 2 stopped the student a third in)")
     parser.add_argument("--quality", choices=["gated", "single", "none"], default="gated",
                         help="distillation: gated multi-teacher, best single teacher, or labels only")
     parser.add_argument("--gate-input", choices=GATE_INPUTS, default="initial",
@@ -101,7 +104,8 @@ def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
     held = held_out(dataset, args.eval_data)
     eval_clips = None if held is None else quality_clips(
         held[0], held[1], grades, cached_view(held[0], FramesView(policy), ctx.rank, ctx.world, ctx.log), ctx.log)
-    budget = Budget(batch_size=args.batch_size, quality_epochs=args.teacher_epochs, gate_epochs=args.gate_epochs)
+    budget = Budget(batch_size=args.batch_size, quality_epochs=args.teacher_epochs, gate_epochs=args.gate_epochs,
+                    patience=args.patience)
     run_ = Run(ctx, Checkpoints.for_run(args, "quality", ctx), args.seed, budget)
     gated, reports = quality_teachers(clips, grades, run_, args.quality, args, policy)
     student = new_student(len(grades), args, policy)
