@@ -187,6 +187,10 @@ def _engines(engines_dir: Path):
     return newest_engines(stand_in), True
 
 
+#: The phases bench.plot draws (throughput, inference, latency panels).
+PLOTTED_PHASES = ("decode", "naive", "worker", "scaling", "inference", "latency")
+
+
 def _finish(results: dict, out: Path) -> None:
     worker = (results.get("worker") or {}).get("videos_per_s")
     decode = (results.get("decode") or {}).get("videos_per_s")
@@ -220,8 +224,9 @@ def _finish(results: dict, out: Path) -> None:
     }
     results["summary"] = summary
     out.write_text(json.dumps(results, indent=2) + "\n")
-    results["plot"] = plot.draw(results, out.with_suffix(".png")).name
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    if any(results.get(phase) for phase in PLOTTED_PHASES):  # e.g. --only fragments has nothing to draw
+        results["plot"] = plot.draw(results, out.with_suffix(".png")).name
+        out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def _per_video_latency_ratio(latency: dict) -> dict:

@@ -53,4 +53,3 @@ def paired_by_round(worker: list[float], by_mode: dict[str, list[float]]) -> dic
     return {"rounds": rounds,
             "worker_over_decode_bound": summarise(worker_over_bound),
             "served_over_today": summarise(served_over_today)}
-

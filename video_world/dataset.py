@@ -102,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "against their pristine render (docs/quality.md; use a short --seconds, e.g. 1.2)")
     parser.add_argument("--texture", default=defaults["texture"], choices=sorted(TEXTURES),
                         help="measured labels: wide (beta 1-2, contrast 5-18; default, the first measured world) or "
-                             "photo (photographs' range: beta 1-1.3, contrast 12-18), video_world/texture.py")
+                             "photo (photographs' range: beta 1-1.3, contrast 12-18, flat and detailed regions), "
+                             "video_world/texture.py")
     parser.add_argument("--workers", default=2, type=int, help="worker processes (default 2)")
     parser.add_argument("--world", default=defaults["world"], choices=WORLDS,
                         help="v1: the original world (default); v2: categories by co-occurring tags, long-tailed "

@@ -32,6 +32,9 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import spearmanr
 
+from stream_tagger.decode import make_decoder
+from trainer.quality.train import FRAGMENTS
+
 FEATURES = ("blockiness", "sharpness", "noise", "repeated_frames")
 FRAMES = 4
 BLOCK = 8
@@ -103,9 +106,6 @@ def mosaic_statistics(mosaic: np.ndarray, grid: int, patch: int) -> dict[str, fl
 
 
 def served_mosaic(path: Path) -> np.ndarray:
-    from stream_tagger.decode import make_decoder
-    from trainer.quality.train import FRAGMENTS
-
     decoder = make_decoder("pyav")
     try:
         return decoder.decode(str(path), [FRAGMENTS]).frames[FRAGMENTS]
@@ -129,8 +129,6 @@ def dataset_probe(root: Path, seed: int = 0) -> dict:
     }
     accuracy = cross_validated_accuracy(table, labels, len(grades), seed)
     majority = float(np.bincount(labels).max() / len(labels))
-    from trainer.quality.train import FRAGMENTS
-
     mosaics = [mosaic_statistics(served_mosaic(root / row["file"]), FRAGMENTS.grid, FRAGMENTS.patch) for row in rows]
     on_mosaic = np.array([[m[name] for name in ("sharpness", "noise")] for m in mosaics])
     return {"clips": len(rows), "grades": grades, "grade_counts": np.bincount(labels).tolist(),
