@@ -39,7 +39,7 @@ CRF_LADDER = (14, 18, 22, 26, 30, 34, 38, 42, 46, 51)
 #: 10-step ladder. A texture's appetite for bits sets where the grade boundaries fall: on ``photo``
 #: x264 leaves excellent above CRF 18 and reaches poor from CRF 34 (12 clips, 2026-12-04, before
 #: its contrast map), where ``wide`` textures stay excellent longer. The centres shift the grades
-#: toward balance; on ``photo`` poor still leads (docs/quality.md, "The rendered sets").
+#: toward balance; on ``photo`` poor still leads (docs/quality.md §4).
 SEVERITY_CENTRES: dict[str, tuple[float, float, float, float]] = {
     "wide": (1, 3, 5, 7.5),
     "photo": (-0.3, 1.5, 3.5, 6.5),

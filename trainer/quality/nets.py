@@ -89,7 +89,7 @@ class EnergyTrunk(nn.Module):
     def forward(self, fragments: torch.Tensor) -> torch.Tensor:
         # One frame at a time (the traced graph unrolls the frames): a frame's filter responses,
         # [B*G*G, F, P-2, P-2] floats, are freed before the next frame's are made. All frames at once,
-        # a served batch of 8 clips grew the worker's peak RSS by ~390 MB.
+        # ONNX Runtime's peak for a batch of 8 clips was 392 MB; this way 117 MB (docs/quality.md §1).
         energies, lumas = [], []
         for step in range(fragments.shape[1]):
             frame = fragments[:, step]
