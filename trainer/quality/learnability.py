@@ -33,6 +33,7 @@ from scipy import ndimage
 from scipy.stats import spearmanr
 
 from stream_tagger.decode import make_decoder
+from trainer.quality.nets import LUMA
 from trainer.quality.train import FRAGMENTS
 
 FEATURES = ("blockiness", "sharpness", "noise", "repeated_frames")
@@ -100,7 +101,7 @@ def statistics_of(path: Path) -> dict[str, float]:
 def mosaic_statistics(mosaic: np.ndarray, grid: int, patch: int) -> dict[str, float]:
     """Sharpness and high-pass energy inside each patch of a fragments mosaic ``[T, G*P, G*P, 3]``
     (the seams between patches are not the picture's), as the quality branch would see them."""
-    luma = mosaic.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    luma = mosaic.astype(np.float32) @ np.array(LUMA, np.float32)
     patches = luma.reshape(len(luma), grid, patch, grid, patch).transpose(0, 1, 3, 2, 4).reshape(-1, patch, patch)
     return {"sharpness": sharpness(patches), "noise": noise(patches)}
 
