@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from trainer.classifier.nets import Preprocess
@@ -42,10 +43,12 @@ def test_the_energy_trunks_serving_graph_gives_its_probabilities_on_raw_pixels()
     torch.testing.assert_close(served, expected, atol=1e-5, rtol=1e-5)
 
 
-def test_the_energy_trunks_onnx_graph_serves_any_batch(tmp_path):
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_the_energy_trunks_onnx_graph_serves_any_batch(tmp_path, pooling):
     # Given the energy student exported at batch 2 (3 frames of a 3x3 grid: 27 patches, odd on purpose)
     torch.manual_seed(2)
-    serving = ServingQuality(FragmentQualityStudent(grades=4, feature_size=8, trunk="energy", grid=3, patch=8).eval())
+    serving = ServingQuality(FragmentQualityStudent(grades=4, feature_size=8, trunk="energy", grid=3, patch=8,
+                                                    pooling=pooling).eval())
     rng = np.random.default_rng(0)
     path = export_onnx(serving, {"fragments": rng.integers(0, 256, (2, 3, 24, 24, 3), dtype=np.uint8)},
                        ["quality_probs"], tmp_path / "quality.onnx")
@@ -86,3 +89,20 @@ def test_a_repeated_frame_reads_as_no_change():
     repeated[:, 2] = repeated[:, 1]
     with torch.no_grad():
         assert not torch.allclose(trunk(frames), trunk(repeated))
+
+
+def test_attention_pooling_weighs_patches_by_what_they_show():
+    from trainer.quality.nets import EnergyTrunk
+
+    torch.manual_seed(3)
+    mean = EnergyTrunk(grid=2, patch=16).eval()
+    attention = EnergyTrunk(grid=2, patch=16, pooling="attention").eval()
+    attention.load_state_dict(mean.state_dict() | {k: v for k, v in attention.state_dict().items()
+                                                   if k.startswith("attention.")})
+    frames = torch.randn(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        attention.attention.weight.zero_()
+        attention.attention.bias.zero_()
+        torch.testing.assert_close(attention(frames), mean(frames))  # equal scores: the mean
+        attention.attention.weight.normal_()
+        assert not torch.allclose(attention(frames), mean(frames), atol=1e-4)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -10,6 +12,7 @@ from stream_tagger.engines.manifest import EngineManifest, FragmentsFeed
 from stream_tagger.engines.repository import load_engine
 from stream_tagger.engines.tiny import write_tiny_engine
 from trainer.cli import main
+from trainer.quality.train import add_arguments, fragment_policy
 from video_world.ladder import Recipe, apply_recipe, write_pristine
 from video_world.texture import natural_texture
 
@@ -96,3 +99,31 @@ def test_attach_quality_carries_a_branch_onto_a_retrained_base(tmp_path):
             engine.close()
     np.testing.assert_allclose(out["merged"]["quality_probs"], out["carrier"]["quality_probs"], atol=1e-6)
     np.testing.assert_allclose(out["merged"]["category_probs"], out["base"]["category_probs"], atol=1e-6)
+
+
+def test_fragments_are_decoded_as_the_base_frames_unless_the_flag_says_otherwise():
+    # Given the committed classifier/3, whose frames input may skip the deblocking filter
+    base = Path(__file__).resolve().parents[2] / "engines" / "classifier" / "3"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+
+    def policy(*flags):
+        return fragment_policy(parser.parse_args(["--data", "unused", *flags]), base)
+
+    # Then by default the fragments are cut from the same pass (needed frames, not deblocked),
+    # and the flag can ask for deblocked pictures or confirm the base's choice
+    assert (policy().decode, policy().deblock) == ("needed", False)
+    assert policy("--fragment-deblock", "on").deblock is True
+    assert policy("--fragment-deblock", "off").deblock is False
+    # and without a base the decoder's defaults hold
+    assert fragment_policy(parser.parse_args(["--data", "unused"]), None).deblock is True
+
+
+def test_balanced_weights_give_each_grade_the_same_total_weight():
+    from trainer.quality.train import balanced_weights
+
+    labels = np.array([0] * 10 + [1] * 30 + [2] * 60)
+    weights = balanced_weights(labels, classes=4).numpy()
+    totals = np.bincount(labels, minlength=4) * weights
+    np.testing.assert_allclose(totals[:3], labels.size / 4, rtol=1e-6)
+    assert weights[3] == 0.0  # a grade no training clip carries

@@ -8,14 +8,15 @@ from torch.nn import functional as F
 
 def quality_distillation_loss(teacher_logits: torch.Tensor, student_logits: torch.Tensor,
                               teacher_feature: torch.Tensor, student_feature: torch.Tensor,
-                              labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                              labels: torch.Tensor, class_weights: torch.Tensor | None = None
+                              ) -> tuple[torch.Tensor, dict[str, float]]:
     """CE(teacher, label) + CE(student, label) + MSE(teacher feature, projected student feature).
 
     The teacher feature is a target for the student, so no gradient flows back into it through the
-    distance term (the teacher learns only from its own CE).
+    distance term (the teacher learns only from its own CE). ``class_weights`` weigh the student's CE.
     """
     teacher_ce = F.cross_entropy(teacher_logits, labels)
-    student_ce = F.cross_entropy(student_logits, labels)
+    student_ce = F.cross_entropy(student_logits, labels, weight=class_weights)
     distance = F.mse_loss(student_feature, teacher_feature.detach())
     total = teacher_ce + student_ce + distance
     return total, {"teacher_ce": teacher_ce.item(), "student_ce": student_ce.item(), "distance": distance.item()}

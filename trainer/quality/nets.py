@@ -37,6 +37,7 @@ from trainer.classifier.nets import (
 
 STUDENT_WIDTHS = (16, 32, 48, 64)
 TRUNKS = ("cnn", "energy")
+POOLINGS = ("mean", "attention")
 LUMA = (0.299, 0.587, 0.114)
 #: Added to every mean magnitude before the log: a thousandth of a grey level in standardised units,
 #: far below any texture, so a repeated frame's zero change stays finite and distinct.
@@ -69,7 +70,10 @@ class PatchEnergy(nn.Module):
         return luma.reshape(-1, g, p, g, p).permute(0, 1, 3, 2, 4).reshape(-1, 1, p, p)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        patches = self.patches(frames)
+        return self.energies(self.patches(frames))
+
+    def energies(self, patches: torch.Tensor) -> torch.Tensor:
+        """Luma patches ``[N * G*G, 1, P, P]`` → log energies ``[N, G*G, 2F]``."""
         kernel = self.filters - self.filters.mean(dim=(2, 3), keepdim=True)
         fine = F.conv2d(patches, kernel).abs().mean(dim=(2, 3))
         coarse = F.conv2d(F.avg_pool2d(patches, 2), kernel).abs().mean(dim=(2, 3))
@@ -78,12 +82,20 @@ class PatchEnergy(nn.Module):
 
 class EnergyTrunk(nn.Module):
     """Fragments ``[B, T, 3, G*P, G*P]`` → ``[B, width]``: :class:`PatchEnergy` and the log change from
-    the previous frame per patch, a per-patch MLP, averaged over patches and frames."""
+    the previous frame per patch, a per-patch MLP, pooled over patches and frames.
 
-    def __init__(self, grid: int, patch: int, width: int = 48, filters: int = 12):
+    ``pooling``: ``mean``, every patch alike; ``attention``, a softmax over the clip's patches of a
+    learned score of each patch's features, so that the patches that say most about the damage (a
+    detailed one: a flat one looks the same pristine or smoothed) weigh most.
+    """
+
+    def __init__(self, grid: int, patch: int, width: int = 48, filters: int = 12, pooling: str = "mean"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"unknown pooling {pooling!r}; use one of {POOLINGS}")
         self.energy = PatchEnergy(grid, patch, filters)
         self.mlp = nn.Sequential(nn.Linear(self.energy.out_dim + 1, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU())
+        self.attention = nn.Linear(width, 1) if pooling == "attention" else None
         self.out_dim = width
 
     def forward(self, fragments: torch.Tensor) -> torch.Tensor:
@@ -92,19 +104,25 @@ class EnergyTrunk(nn.Module):
         # ONNX Runtime's peak for a batch of 8 clips was 392 MB; this way 117 MB (docs/quality.md §1).
         energies, lumas = [], []
         for step in range(fragments.shape[1]):
-            frame = fragments[:, step]
-            energies.append(self.energy(frame))  # [B, G*G, 2F]
-            lumas.append(self.energy.patches(frame).reshape(-1, self.energy.grid ** 2, self.energy.patch ** 2))
+            patches = self.energy.patches(fragments[:, step])
+            energies.append(self.energy.energies(patches))  # [B, G*G, 2F]
+            lumas.append(patches.reshape(-1, self.energy.grid ** 2, self.energy.patch ** 2))
         changes = [(now - before).abs().mean(dim=2) for before, now in zip(lumas[:-1], lumas[1:])]  # [B, G*G] each
         change = torch.log(torch.stack(changes[:1] + changes, dim=1) + ENERGY_FLOOR)  # frame 0 borrows frame 1's
-        return self.mlp(torch.cat([torch.stack(energies, dim=1), change.unsqueeze(3)], dim=3)).mean(dim=(1, 2))
+        hidden = self.mlp(torch.cat([torch.stack(energies, dim=1), change.unsqueeze(3)], dim=3))  # [B, T, G*G, width]
+        if self.attention is None:
+            return hidden.mean(dim=(1, 2))
+        hidden = hidden.flatten(1, 2)
+        weights = torch.softmax(self.attention(hidden), dim=1)  # [B, T*G*G, 1]
+        return (weights * hidden).sum(dim=1)
 
 
 class FragmentQualityStudent(nn.Module):
     """Fragments ``[B, T, 3, G*P, G*P]`` (normalised) → grade logits and the projected feature."""
 
     def __init__(self, grades: int, feature_size: int, widths: tuple[int, ...] = STUDENT_WIDTHS,
-                 head_on: str = "projected", trunk: str = "cnn", grid: int = 7, patch: int = 32):
+                 head_on: str = "projected", trunk: str = "cnn", grid: int = 7, patch: int = 32,
+                 pooling: str = "mean"):
         super().__init__()
         if head_on not in QUALITY_HEAD_INPUTS:
             raise ValueError(f"unknown quality head input {head_on!r}; use one of {QUALITY_HEAD_INPUTS}")
@@ -112,7 +130,9 @@ class FragmentQualityStudent(nn.Module):
             raise ValueError(f"unknown quality trunk {trunk!r}; use one of {TRUNKS}")
         self.head_on = head_on  # "projected": the head classifies the projected feature (the document's claim 6)
         self.trunk_kind = trunk
-        self.trunk = conv_stack(list(widths), "mean") if trunk == "cnn" else EnergyTrunk(grid, patch)
+        if trunk == "cnn" and pooling != "mean":
+            raise ValueError("the cnn trunk pools by the mean only")
+        self.trunk = conv_stack(list(widths), "mean") if trunk == "cnn" else EnergyTrunk(grid, patch, pooling=pooling)
         self.projection = nn.Linear(self.trunk.out_dim, feature_size)
         self.head = nn.Linear(feature_size if head_on == "projected" else self.trunk.out_dim, grades)
 
@@ -163,6 +183,8 @@ class ServingQuality(nn.Module):
         self.student = fold_preprocessing(student)
 
     def forward(self, fragments: torch.Tensor) -> torch.Tensor:
+        # Channels first before the cast: ONNX Runtime takes the luma of the channels-last bytes (a MatMul
+        # or a Mul and ReduceSum over the last axis) 2-10 times slower than this (measured 2026-12-04).
         pixels = fragments.permute(0, 1, 4, 2, 3).to(torch.float32)
         return torch.softmax(self.student(pixels)["quality_logits"], dim=-1)
 

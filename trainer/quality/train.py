@@ -42,7 +42,7 @@ from trainer.export import check_parity, command_line, dataset_hash, export_onnx
 from trainer.quality.attach import newest_plain, publish_attached
 from trainer.quality.compose import FRAGMENTS_INPUT, QUALITY_OUTPUT
 from trainer.quality.data import DrawSource, FragmentDrawsView, quality_clips
-from trainer.quality.nets import TRUNKS, EnergyQualityTeacher, FragmentQualityStudent, ServingQuality
+from trainer.quality.nets import POOLINGS, TRUNKS, EnergyQualityTeacher, FragmentQualityStudent, ServingQuality
 
 #: 7×7 patches of 32 px from 4 frames of the first second (the classifier's frames input samples
 #: 8 frames over the same second, so the fragments are cut from frames decoded anyway).
@@ -61,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patch", type=int, default=FRAGMENTS.patch, help="patch side in native pixels")
     parser.add_argument("--fragment-frames", type=int, default=FRAGMENTS.frames)
     parser.add_argument("--draws", type=int, default=4, help="random-offset mosaics cached per training clip")
+    parser.add_argument("--fragment-deblock", choices=["base", "on", "off"], default="base",
+                        help="cut the fragments from deblocked pictures (on), from pictures decoded without "
+                             "the deblocking filter (off), or as the base's frames input decodes (base: one "
+                             "decoding pass serves both inputs); trained and served the same way")
     parser.add_argument("--teacher-epochs", type=int, default=budget.quality_epochs)
     parser.add_argument("--gate-epochs", type=int, default=budget.gate_epochs)
     parser.add_argument("--student-epochs", type=int, default=24)
@@ -68,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=4,
                         help="epochs without a lower loss before a stage stops (one epoch over a few hundred "
                              "clips is noisy; the classifier's default of 2 stopped the student a third in)")
+    parser.add_argument("--class-balance", choices=["on", "off"], default="off",
+                        help="on: the student's label loss weighs each grade by the inverse of its share of "
+                             "the training clips (a rare grade is not learnt as improbable)")
     parser.add_argument("--quality", choices=["gated", "single", "none"], default="gated",
                         help="distillation: gated multi-teacher, best single teacher, or labels only")
     parser.add_argument("--gate-input", choices=GATE_INPUTS, default="initial",
@@ -78,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trunk", choices=TRUNKS, default="energy",
                         help="the student's trunk: energy (learned per-patch log filter energies, "
                              "trainer/quality/nets.py) or cnn (the patch-stem CNN)")
+    parser.add_argument("--pooling", choices=POOLINGS, default="mean",
+                        help="how the energy student pools its patches: mean, or attention (a learned "
+                             "softmax weight per patch, trainer/quality/nets.py)")
     parser.add_argument("--teacher-selection", choices=["on", "off"], default="on",
                         help="on: claims 8-9 (docs/classifier.md); off: every candidate is a gated teacher")
     parser.add_argument("--version", type=int, default=None)
@@ -109,11 +119,13 @@ def _run(args: argparse.Namespace, ctx: TrainContext) -> int:
     run_ = Run(ctx, Checkpoints.for_run(args, "quality", ctx), args.seed, budget)
     gated, reports = quality_teachers(clips, grades, run_, args.quality, args, policy)
     student = new_student(len(grades), args, policy)
-    history = fit("fragment_student", student, clips, student_loss(gated), run_, args.student_epochs)
+    weights = balanced_weights(clips.targets["quality"], len(grades)) if args.class_balance == "on" else None
+    history = fit("fragment_student", student, clips, student_loss(gated, weights), run_, args.student_epochs)
     if not ctx.is_main:
         return 0
     metrics = {"train_clips": len(clips), "student_parameters": parameter_count(student),
-               "student_loss_history": history, "quality_candidates": [r.as_dict() for r in reports],
+               "student_loss_history": history, "class_balance": args.class_balance,
+               "fragments_deblocked": policy.deblock, "quality_candidates": [r.as_dict() for r in reports],
                "selected_teachers": [r.name for r in reports if r.chosen][:1 if args.quality == "single" else None]}
     if eval_clips is not None:
         metrics |= held_out_metrics(student, gated, eval_clips, ctx)
@@ -132,13 +144,17 @@ def base_version(args: argparse.Namespace) -> Path:
 
 def fragment_policy(args: argparse.Namespace, base: Path | None) -> FragmentPolicy:
     """The flags' mosaic, decoding what the base's frames input decodes (one decoding pass serves both)."""
-    decode = "all"
+    decode, deblock = "all", True
     if base is not None:
         frames = EngineManifest.load(base).sampling_policies
-        decode = getattr(frames[0], "decode", "all") if frames else "all"
+        if frames:
+            decode, deblock = getattr(frames[0], "decode", "all"), getattr(frames[0], "deblock", True)
+    if args.fragment_deblock != "base":
+        deblock = args.fragment_deblock == "on"
     try:
         return FragmentPolicy(**FRAGMENTS.model_dump() | {"grid": args.grid, "patch": args.patch,
-                                                          "frames": args.fragment_frames, "decode": decode})
+                                                          "frames": args.fragment_frames, "decode": decode,
+                                                          "deblock": deblock})
     except ValueError as exc:
         raise SystemExit(f"invalid fragment policy: {exc}") from None
 
@@ -153,7 +169,7 @@ def _grades(dataset: Dataset, rows: list[int], ctx: TrainContext) -> list[str]:
 
 def new_student(grades: int, args: argparse.Namespace, policy: FragmentPolicy) -> FragmentQualityStudent:
     return FragmentQualityStudent(grades, FEATURE_SIZE, head_on=args.quality_head_on, trunk=args.trunk,
-                                  grid=policy.grid, patch=policy.patch)
+                                  grid=policy.grid, patch=policy.patch, pooling=args.pooling)
 
 
 def fragment_candidates(grades: int, policy: FragmentPolicy) -> dict[str, torch.nn.Module]:
@@ -180,16 +196,25 @@ def quality_teachers(clips: ClipSet, grades: list[str], run: Run, mode: str, arg
     return gated, reports
 
 
-def student_loss(gated: GatedQualityTeachers | None):
+def balanced_weights(labels: np.ndarray, classes: int) -> torch.Tensor:
+    """Per-class CE weights ``N / (K n_k)``: the clips of each grade weigh ``N / K`` in all, whatever the
+    grade's share (a grade no training clip carries gets weight 0)."""
+    counts = np.bincount(labels, minlength=classes).astype(np.float64)
+    weights = np.divide(counts.sum(), classes * counts, out=np.zeros(classes), where=counts > 0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def student_loss(gated: GatedQualityTeachers | None, class_weights: torch.Tensor | None = None):
     """CE on the grade, plus (with teachers) the fused teacher's CE and the feature distance."""
     def loss(student: torch.nn.Module, x: torch.Tensor, batch) -> torch.Tensor:
         out = student(x)
+        weights = None if class_weights is None else class_weights.to(x.device)
         if gated is None:
-            return F.cross_entropy(out["quality_logits"], batch["quality"])
+            return F.cross_entropy(out["quality_logits"], batch["quality"], weight=weights)
         with torch.no_grad():
             teacher = gated(x)
         return quality_distillation_loss(teacher["logits"], out["quality_logits"], teacher["feature"],
-                                         out["quality_feature"], batch["quality"])[0]
+                                         out["quality_feature"], batch["quality"], weights)[0]
 
     return loss
 

@@ -1,0 +1,104 @@
+"""How far the measured grades follow from the damage done, whatever the picture: the recipe oracle.
+
+    python -m trainer.quality.ceiling --train data/qtrain-photo --eval data/qeval-photo \\
+        --json docs/results/quality/ceiling-photo.json
+
+A measured grade (``video_world.grades``) depends on the degradation (codec, rate step, noise, blur,
+rescale, dropped frames, an earlier encode, the upload size: the manifest's ``quality_measure.recipe``)
+and on the content it was applied to (the same CRF costs a detailed texture more dB than a flat one).
+A gradient-boosted classifier given every knob of the recipe, which no model of the degraded pixels
+knows exactly, bounds what knowing the damage alone is worth; the rest of each grade is the content's.
+It reports the held-out accuracy on the documented grades and on each measurement's grade alone,
+its learning curve over the training set's size, and how closely the knobs give PSNR and SSIM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from trainer.datasets.format import Dataset
+from video_world.grades import PSNR_FLOORS_DB, SSIM_FLOORS, _grade_index
+from video_world.labels import QUALITY_GRADES
+from video_world.ladder import CODEC_WEIGHTS, Recipe
+
+CODECS = tuple(CODEC_WEIGHTS)
+KNOBS = ("codec", "crf", "bpp", "noise", "blur", "rescale", "drop", "first_crf", "height")
+SIZES = (0.25, 0.5, 0.75, 1.0)
+
+
+def knobs(row: dict) -> list[float]:
+    """A row's recipe as numbers (-1 for a rate setting the recipe does not use)."""
+    recipe = Recipe(**row["quality_measure"]["recipe"])
+    return [CODECS.index(recipe.codec), -1 if recipe.crf is None else recipe.crf,
+            -1 if recipe.bpp is None else recipe.bpp, recipe.noise, recipe.blur, recipe.rescale, recipe.drop,
+            -1 if recipe.first_crf is None else recipe.first_crf, row["height"]]
+
+
+def measured_rows(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    dataset = Dataset.load(root)
+    rows = [row.model_dump() for row in dataset.rows]
+    rows = [row for row in rows if row.get("quality_measure") and row.get("quality")]
+    if not rows:
+        raise SystemExit(f"{root}: no row carries quality_measure (make it with --quality-labels measured)")
+    grades = (dataset.taxonomy and dataset.taxonomy.labels("quality")) or list(QUALITY_GRADES)
+    targets = {"grade": np.array([grades.index(r["quality"]) for r in rows]),
+               "psnr_db": np.array([r["quality_measure"]["psnr_db"] for r in rows]),
+               "ssim": np.array([r["quality_measure"]["ssim"] for r in rows])}
+    targets["ssim_grade"] = np.array([_grade_index(v, SSIM_FLOORS) for v in targets["ssim"]])
+    targets["psnr_grade"] = np.array([_grade_index(v, PSNR_FLOORS_DB) for v in targets["psnr_db"]])
+    return np.array([knobs(r) for r in rows], np.float64), targets
+
+
+def _classifier(seed: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05, random_state=seed)
+
+
+def oracle(train: Path, held_out: Path, seed: int = 0, repeats: int = 5) -> dict:
+    x, y = measured_rows(train)
+    xe, ye = measured_rows(held_out)
+    report: dict = {"train_clips": len(x), "eval_clips": len(xe), "knobs": list(KNOBS),
+                    "majority_accuracy": round(float(np.bincount(ye["grade"]).max() / len(xe)), 4)}
+    for target in ("grade", "ssim_grade", "psnr_grade"):
+        model = _classifier(seed).fit(x, y[target])
+        report[f"{target}_accuracy"] = round(float((model.predict(xe) == ye[target]).mean()), 4)
+    within_one = np.abs(_classifier(seed).fit(x, y["grade"]).predict(xe) - ye["grade"]) <= 1
+    report["grade_within_one_accuracy"] = round(float(within_one.mean()), 4)
+    rng = np.random.default_rng(seed)
+    curve = {}
+    for share in SIZES:
+        n = max(int(share * len(x)), 8)
+        accs = []
+        for k in range(repeats if n < len(x) else 1):
+            pick = rng.permutation(len(x))[:n]
+            accs.append(float((_classifier(seed + k).fit(x[pick], y["grade"][pick]).predict(xe) == ye["grade"]).mean()))
+        curve[str(n)] = {"mean": round(float(np.mean(accs)), 4), "std": round(float(np.std(accs)), 4)}
+    report["grade_accuracy_by_train_clips"] = curve
+    for target in ("psnr_db", "ssim"):
+        fitted = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=seed).fit(x, y[target])
+        report[f"{target}_rmse"] = round(float(np.sqrt(np.mean((fitted.predict(xe) - ye[target]) ** 2))), 4)
+        report[f"{target}_std"] = round(float(ye[target].std()), 4)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.quality.ceiling", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--train", type=Path, required=True, help="a dataset made with --quality-labels measured")
+    parser.add_argument("--eval", type=Path, required=True, help="its held-out set (another seed)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args(argv)
+    report = oracle(args.train, args.eval, args.seed)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
