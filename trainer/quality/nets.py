@@ -183,8 +183,8 @@ class ServingQuality(nn.Module):
         self.student = fold_preprocessing(student)
 
     def forward(self, fragments: torch.Tensor) -> torch.Tensor:
-        # Channels first before the cast: ONNX Runtime takes the luma of the channels-last bytes (a MatMul
-        # or a Mul and ReduceSum over the last axis) 2-10 times slower than this (measured 2026-12-04).
+        # Channels first before the cast: ONNX Runtime took the luma of the channels-last bytes 2-3 times
+        # slower with a Mul and ReduceSum over the last axis and 8-9 times with a MatMul (2026-12-04).
         pixels = fragments.permute(0, 1, 4, 2, 3).to(torch.float32)
         return torch.softmax(self.student(pixels)["quality_logits"], dim=-1)
 
