@@ -16,7 +16,8 @@ SSIM_FLOORS: tuple[float, ...] = (0.97, 0.93, 0.85)
 PSNR_FLOORS_DB: tuple[float, ...] = (40.0, 35.0, 30.0)
 
 
-def _grade_index(value: float, floors: tuple[float, ...]) -> int:
+def grade_index(value: float, floors: tuple[float, ...]) -> int:
+    """0 (best) … len(floors): the first floor ``value`` reaches."""
     for index, floor in enumerate(floors):
         if value >= floor:
             return index
@@ -25,5 +26,5 @@ def _grade_index(value: float, floors: tuple[float, ...]) -> int:
 
 def grade_of(measurement: Measurement) -> str:
     """The clip's grade: the worse of the SSIM grade and the PSNR grade."""
-    worst = max(_grade_index(measurement.ssim, SSIM_FLOORS), _grade_index(measurement.psnr_db, PSNR_FLOORS_DB))
+    worst = max(grade_index(measurement.ssim, SSIM_FLOORS), grade_index(measurement.psnr_db, PSNR_FLOORS_DB))
     return QUALITY_GRADES[worst]

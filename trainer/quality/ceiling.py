@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from trainer.datasets.format import Dataset
-from video_world.grades import PSNR_FLOORS_DB, SSIM_FLOORS, _grade_index
+from video_world.grades import PSNR_FLOORS_DB, SSIM_FLOORS, grade_index
 from video_world.labels import QUALITY_GRADES
 from video_world.ladder import CODEC_WEIGHTS, Recipe
 
@@ -49,8 +49,8 @@ def measured_rows(root: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     targets = {"grade": np.array([grades.index(r["quality"]) for r in rows]),
                "psnr_db": np.array([r["quality_measure"]["psnr_db"] for r in rows]),
                "ssim": np.array([r["quality_measure"]["ssim"] for r in rows])}
-    targets["ssim_grade"] = np.array([_grade_index(v, SSIM_FLOORS) for v in targets["ssim"]])
-    targets["psnr_grade"] = np.array([_grade_index(v, PSNR_FLOORS_DB) for v in targets["psnr_db"]])
+    targets["ssim_grade"] = np.array([grade_index(v, SSIM_FLOORS) for v in targets["ssim"]])
+    targets["psnr_grade"] = np.array([grade_index(v, PSNR_FLOORS_DB) for v in targets["psnr_db"]])
     return np.array([knobs(r) for r in rows], np.float64), targets
 
 
@@ -64,10 +64,10 @@ def oracle(train: Path, held_out: Path, seed: int = 0, repeats: int = 5) -> dict
     report: dict = {"train_clips": len(x), "eval_clips": len(xe), "knobs": list(KNOBS),
                     "majority_accuracy": round(float(np.bincount(ye["grade"]).max() / len(xe)), 4)}
     for target in ("grade", "ssim_grade", "psnr_grade"):
-        model = _classifier(seed).fit(x, y[target])
-        report[f"{target}_accuracy"] = round(float((model.predict(xe) == ye[target]).mean()), 4)
-    within_one = np.abs(_classifier(seed).fit(x, y["grade"]).predict(xe) - ye["grade"]) <= 1
-    report["grade_within_one_accuracy"] = round(float(within_one.mean()), 4)
+        predicted = _classifier(seed).fit(x, y[target]).predict(xe)
+        report[f"{target}_accuracy"] = round(float((predicted == ye[target]).mean()), 4)
+        if target == "grade":
+            report["grade_within_one_accuracy"] = round(float((np.abs(predicted - ye[target]) <= 1).mean()), 4)
     rng = np.random.default_rng(seed)
     curve = {}
     for share in SIZES:
