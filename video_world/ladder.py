@@ -43,6 +43,7 @@ CRF_LADDER = (14, 18, 22, 26, 30, 34, 38, 42, 46, 51)
 SEVERITY_CENTRES: dict[str, tuple[float, float, float, float]] = {
     "wide": (1, 3, 5, 7.5),
     "photo": (-0.3, 1.5, 3.5, 6.5),
+    "photo_fixed": (-0.3, 1.5, 3.5, 6.5),
 }
 
 

@@ -31,6 +31,9 @@ class TextureKind:
 TEXTURES: dict[str, TextureKind] = {
     "wide": TextureKind((1.0, 2.0), (5.0, 18.0)),
     "photo": TextureKind((1.0, 1.3), (12.0, 18.0), patchiness=0.7),
+    #: The control of docs/quality.md §5: ``photo`` with one spectrum and one contrast, so that content
+    #: varies only by the contrast map, the layout and the pan.
+    "photo_fixed": TextureKind((1.15, 1.15), (15.0, 15.0), patchiness=0.7),
 }
 #: Spectral exponent of the contrast map: broad regions, a few per frame.
 CONTRAST_MAP_BETA = 3.0

@@ -13,7 +13,7 @@ from trainer.classifier.nets import (
     Student,
 )
 from trainer.classifier.schedule import TRAINED_BY_PHASE, phases_for
-from trainer.classifier.selection import CandidateReport, SelectionRule, choose
+from trainer.classifier.selection import CandidateReport, SelectionRule, choose, paired_standard_error
 from trainer.classifier.stages import round_sample, train_student
 from trainer.classifier.train import student_tag_targets
 from trainer.common import Convergence
@@ -101,6 +101,24 @@ def test_selection_fills_and_says_so_when_too_few_pass_and_off_takes_every_candi
     assert [r.name for r in choose(none_pass, SelectionRule(top_k=3, teachers=2))] == ["good", "fair"]
     everyone = choose([report("a", 0.9, 0.9, 0.1), report("b", 0.9, 0.9, 0.1)], SelectionRule(enabled=False))
     assert len(everyone) == 2 and all("selection off" in r.reason for r in everyone)
+
+
+def test_claim_8_needs_a_gain_beyond_the_noise_of_the_paired_comparison():
+    # 120 validation clips; the probe gets 4 clips right the updated teacher misses, and 1 the other way
+    probe_right = np.zeros(120, bool)
+    updated_right = np.zeros(120, bool)
+    probe_right[:40], updated_right[:37] = True, True
+    probe_right[40:41] = False
+    updated_right[40] = True
+    se = paired_standard_error(probe_right, updated_right)
+    assert se == round(np.sqrt(4) / 120, 4)  # 3 + 1 discordant clips
+    noisy = CandidateReport("noisy", 0.3, 0.3167, 0.3333, gain_se=se, margin_z=1.0)
+    assert noisy.gain == 0.0166 and noisy.gain < noisy.margin and not noisy.distillation_helps
+    assert CandidateReport("bare", 0.3, 0.3167, 0.3333, gain_se=se, margin_z=0.0).distillation_helps
+    clear = CandidateReport("clear", 0.3, 0.30, 0.45, gain_se=se, margin_z=1.0)
+    assert clear.distillation_helps
+    chosen = choose([noisy, clear], SelectionRule(top_k=3, teachers=1))
+    assert [r.name for r in chosen] == ["clear"] and "margin" in noisy.reason
 
 
 def snapshot(student):

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from trainer.quality.ceiling import oracle
+from trainer.quality.ceiling import BOUNDARY_SETS, graded, oracle
 
 
 def _dataset(root, seed: int, grade_of_crf: bool) -> None:
@@ -31,3 +31,12 @@ def test_the_oracle_reads_a_grade_set_by_the_knobs_and_not_a_random_one(tmp_path
     assert decided["grade_accuracy"] == 1.0
     assert random["grade_accuracy"] < 0.45
     assert set(decided["grade_accuracy_by_train_clips"]) == {"40", "80", "120", "160"}
+
+
+def test_other_boundaries_regrade_from_the_measurements():
+    rows = [{"quality_measure": {"ssim": ssim, "psnr_db": psnr}} for ssim, psnr in
+            ((0.99, 45.0), (0.95, 41.0), (0.99, 33.0), (0.75, 45.0))]
+    assert graded(rows, *BOUNDARY_SETS["documented"]).tolist() == [0, 1, 2, 3]
+    assert graded(rows, *BOUNDARY_SETS["ssim_only"]).tolist() == [0, 1, 0, 3]
+    assert graded(rows, *BOUNDARY_SETS["psnr_only"]).tolist() == [0, 0, 2, 0]
+    assert graded(rows, *BOUNDARY_SETS["wide"]).tolist() == [0, 1, 2, 3]

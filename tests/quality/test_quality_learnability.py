@@ -53,3 +53,18 @@ def test_mosaic_statistics_ignore_the_seams_between_patches():
     assert mosaic_statistics(mosaic, grid=3, patch=16)["noise"] < 1e-3
     grainy = np.clip(mosaic + np.random.default_rng(5).normal(0, 6, mosaic.shape), 0, 255).astype(np.uint8)
     assert mosaic_statistics(grainy, grid=3, patch=16)["noise"] > 2
+
+
+def test_multiscale_statistics_see_fine_detail_go_and_a_grid_appear():
+    from scipy import ndimage
+
+    from trainer.quality.learnability import multiscale_statistics
+
+    rng = np.random.default_rng(6)
+    frames = _texture(rng, size=256)
+    sharp, blurred = multiscale_statistics(frames), multiscale_statistics(ndimage.gaussian_filter(frames, (0, 2, 2)))
+    blocky = multiscale_statistics(np.repeat(np.repeat(frames[:, ::8, ::8], 8, axis=1), 8, axis=2))
+    assert len(sharp) == 22 and np.isfinite(sharp).all()
+    # scale 0's mean log energy falls far more under blur than scale 3's
+    assert sharp[0] - blurred[0] > 2 * (sharp[12] - blurred[12]) > 0
+    assert blocky[17] > sharp[17] + 1  # the step across the 8-px grid

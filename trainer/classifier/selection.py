@@ -9,7 +9,11 @@ remaining *probe* share, two things get the same budget (``probe_epochs`` epochs
   probe share with the distillation loss from the frozen candidate.
 
 Both are scored on the validation clips. A candidate is kept when its student beats its updated model
-(claim 8; ``gain`` = student accuracy − updated accuracy > 0). Claim 9: the top K kept candidates by
+(claim 8; ``gain`` = student accuracy − updated accuracy) by more than the noise of that comparison:
+``margin_z`` standard errors of the paired difference, sqrt(b + c) / n, where b and c count the
+validation clips only one of the two gets right. On 120 clips a gain of one to four clips is within
+that noise; without the margin claim 8 kept teachers at chance whose probes "won" by such gains
+(docs/quality.md §4). ``margin_z = 0`` is the document's bare "better than". Claim 9: the top K kept candidates by
 gain, and of those the best by a second criterion. The document's text breaks off before it defines
 that criterion; here it is the updated model's own validation accuracy (how good the teacher is
 alone), and the best ``teachers`` of the K (the gate needs at least two) become the gated teachers.
@@ -70,6 +74,7 @@ class SelectionRule:
     top_k: int = 3  # claim 9's K
     teachers: int = 2  # how many of the K the gate combines
     probe_epochs: int | None = None  # default: the budget's quality_epochs
+    margin_z: float = 1.0  # a kept candidate's gain exceeds this many standard errors of the paired difference
 
 
 @dataclass
@@ -78,6 +83,8 @@ class CandidateReport:
     teacher_accuracy: float  # the pre-trained candidate on the validation clips
     updated_accuracy: float  # the candidate after fine-tuning on the probe share
     probe_accuracy: float  # the student distilled from the candidate, same share and epochs
+    gain_se: float = 0.0  # standard error of the paired difference probe − updated on the validation clips
+    margin_z: float = 0.0  # the rule's margin, in standard errors
     chosen: bool = False
     reason: str = ""
 
@@ -86,13 +93,17 @@ class CandidateReport:
         return round(self.probe_accuracy - self.updated_accuracy, 4)
 
     @property
+    def margin(self) -> float:
+        return round(self.margin_z * self.gain_se, 4)
+
+    @property
     def distillation_helps(self) -> bool:
-        return self.gain > 0
+        return self.gain > self.margin
 
     def as_dict(self) -> dict:
         return {"name": self.name, "teacher_accuracy": self.teacher_accuracy, "updated_accuracy": self.updated_accuracy,
-                "probe_accuracy": self.probe_accuracy, "gain": self.gain, "kept": self.distillation_helps,
-                "chosen": self.chosen, "reason": self.reason}
+                "probe_accuracy": self.probe_accuracy, "gain": self.gain, "gain_se": self.gain_se,
+                "margin": self.margin, "kept": self.distillation_helps, "chosen": self.chosen, "reason": self.reason}
 
 
 class _Distilled(nn.Module):
@@ -115,13 +126,22 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(1) == labels).mean()) if len(labels) else 0.0
 
 
-def _teacher_accuracy(teacher: nn.Module, clips: ClipSet, run: Run) -> float:
-    return round(accuracy(predict(teacher, clips, lambda m, x: m(x), run.ctx), clips.targets["quality"]), 4)
+def paired_standard_error(first_right: np.ndarray, second_right: np.ndarray) -> float:
+    """Standard error of accuracy(first) − accuracy(second) on the same clips: sqrt(b + c) / n, where b
+    and c count the clips exactly one of the two gets right (the clips both get right or wrong say
+    nothing about which is better)."""
+    discordant = int(np.count_nonzero(first_right != second_right))
+    return round(float(np.sqrt(discordant) / max(1, len(first_right))), 4)
 
 
-def probe_accuracy(name: str, teacher: nn.Module, probe: nn.Module, train: ClipSet, val: ClipSet, run: Run,
-                   epochs: int) -> float:
-    """Accuracy on ``val`` of ``probe`` distilled from the frozen ``teacher`` on ``train`` for ``epochs``."""
+def _right(model: nn.Module, clips: ClipSet, run: Run, output=lambda m, x: m(x)) -> np.ndarray:
+    return predict(model, clips, output, run.ctx).argmax(1) == clips.targets["quality"]
+
+
+def probe_right(name: str, teacher: nn.Module, probe: nn.Module, train: ClipSet, val: ClipSet, run: Run,
+                epochs: int) -> np.ndarray:
+    """Per ``val`` clip, whether ``probe`` distilled from the frozen ``teacher`` on ``train`` for ``epochs``
+    grades it right."""
     teacher.requires_grad_(False)
     pair = _Distilled(probe, teacher)
 
@@ -131,7 +151,7 @@ def probe_accuracy(name: str, teacher: nn.Module, probe: nn.Module, train: ClipS
 
     fit(f"probe/{name}", pair, train, loss, run, epochs)
     teacher.requires_grad_(True)
-    return round(accuracy(predict(probe, val, lambda m, x: m(x)["quality_logits"], run.ctx), val.targets["quality"]), 4)
+    return _right(probe, val, run, lambda m, x: m(x)["quality_logits"])
 
 
 def select_teachers(train: ClipSet, val: ClipSet, run: Run, grades: int, features_dim: int | None = None,
@@ -147,20 +167,27 @@ def select_teachers(train: ClipSet, val: ClipSet, run: Run, grades: int, feature
     reports, updated = [], {}
     for name, teacher in (candidates or candidate_library(grades, features_dim)).items():
         train_quality_teacher(teacher, pretrain, run, name)
-        pretrained_accuracy = _teacher_accuracy(teacher, val, run)
-        student_accuracy = probe_accuracy(name, teacher, probe_factory(), probe_share, val, run, epochs)
+        pretrained_right = _right(teacher, val, run)
+        student_right = probe_right(name, teacher, probe_factory(), probe_share, val, run, epochs)
         refined = copy.deepcopy(teacher)
         fit(f"updated/{name}", refined, probe_share,
             lambda m, x, b: nn.functional.cross_entropy(m(x), b["quality"]), run, epochs)
-        reports.append(CandidateReport(name, pretrained_accuracy, _teacher_accuracy(refined, val, run),
-                                       student_accuracy))
+        refined_right = _right(refined, val, run)
+        reports.append(CandidateReport(name, _share(pretrained_right), _share(refined_right), _share(student_right),
+                                       gain_se=paired_standard_error(student_right, refined_right),
+                                       margin_z=rule.margin_z))
         updated[name] = refined
     chosen = choose(reports, rule)
     for report in reports:
         run.ctx.log(f"quality teacher {report.name}: teacher {report.teacher_accuracy:.3f}, updated "
-                    f"{report.updated_accuracy:.3f}, probe student {report.probe_accuracy:.3f} (gain {report.gain:+.3f})"
+                    f"{report.updated_accuracy:.3f}, probe student {report.probe_accuracy:.3f} (gain {report.gain:+.3f}, "
+                    f"margin {report.margin:.3f})"
                     f" → {'chosen' if report.chosen else 'not chosen'}: {report.reason}")
     return [updated[r.name] for r in chosen], reports
+
+
+def _share(right: np.ndarray) -> float:
+    return round(float(right.mean()) if len(right) else 0.0, 4)
 
 
 def choose(reports: list[CandidateReport], rule: SelectionRule) -> list[CandidateReport]:
@@ -175,7 +202,8 @@ def choose(reports: list[CandidateReport], rule: SelectionRule) -> list[Candidat
     chosen = sorted(top, key=lambda r: r.updated_accuracy, reverse=True)[:rule.teachers]
     for report in chosen:
         report.chosen = True
-        report.reason = (f"kept (student beats the fine-tuned teacher by {report.gain:+.3f}), in the top {rule.top_k} "
+        report.reason = (f"kept (student beats the fine-tuned teacher by {report.gain:+.3f}, more than the margin "
+                         f"{report.margin:.3f}), in the top {rule.top_k} "
                          f"by gain, among the best {rule.teachers} of those by the teacher's own accuracy")
     # A negative gain only says how far a student falls short of its teacher, so a teacher at chance
     # "loses" least; among the candidates claim 8 rejected, the better teacher is the better fill.
@@ -187,6 +215,7 @@ def choose(reports: list[CandidateReport], rule: SelectionRule) -> list[Candidat
                          f"{rule.teachers}; next best by the teacher's own accuracy ({report.updated_accuracy:.3f})")
     for report in reports:
         if not report.chosen:
-            report.reason = ("not kept: its student does not beat the fine-tuned teacher" if not report.distillation_helps
+            report.reason = (f"not kept: its student does not beat the fine-tuned teacher by more than the margin "
+                             f"{report.margin:.3f} (gain {report.gain:+.3f})" if not report.distillation_helps
                              else "kept, but outside the top K by gain or the best by the teacher's own accuracy")
     return chosen + filled

@@ -84,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the concatenated projected features")
     parser.add_argument("--quality-head-on", choices=QUALITY_HEAD_INPUTS, default="trunk",
                         help="the student's quality head classifies its projected feature (claim 6) or its trunk's")
+    parser.add_argument("--selection-margin", type=float, default=SelectionRule.margin_z,
+                        help="claim 8 keeps a teacher when its probe student beats it by more than this many "
+                             "standard errors of the paired difference on the validation clips (0: any gain)")
     parser.add_argument("--teacher-selection", choices=["on", "off"], default="off",
                         help="on: claims 8-9 (probe students vs fine-tuned teachers, top K by gain, best by the "
                              "teacher's own accuracy); off: every candidate is a gated teacher")
@@ -179,7 +182,7 @@ def quality_teachers(clips: ClipSet, labels: ClassifierLabels, run: Run, args: a
     graded = clips.where(clips.targets["quality"] >= 0)
     order = np.random.default_rng(args.seed).permutation(len(graded))
     cut = int(0.85 * len(graded))
-    rule = SelectionRule(enabled=args.teacher_selection == "on")
+    rule = SelectionRule(enabled=args.teacher_selection == "on", margin_z=args.selection_margin)
     selected, reports = select_teachers(graded.subset(order[:cut]), graded.subset(order[cut:]), run,
                                         len(labels.quality), features_dim, rule=rule)
     gated = GatedQualityTeachers(selected[:1] if args.quality == "single" else selected, len(labels.quality),

@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pooling", choices=POOLINGS, default="mean",
                         help="how the energy student pools its patches: mean, or attention (a learned "
                              "softmax weight per patch, trainer/quality/nets.py)")
+    parser.add_argument("--selection-margin", type=float, default=SelectionRule.margin_z,
+                        help="claim 8 keeps a teacher when its probe student beats it by more than this many "
+                             "standard errors of the paired difference on the validation clips (0: any gain)")
     parser.add_argument("--teacher-selection", choices=["on", "off"], default="on",
                         help="on: claims 8-9 (docs/classifier.md); off: every candidate is a gated teacher")
     parser.add_argument("--version", type=int, default=None)
@@ -185,7 +188,7 @@ def quality_teachers(clips: ClipSet, grades: list[str], run: Run, mode: str, arg
         return None, []
     order = np.random.default_rng(run.seed).permutation(len(clips))
     cut = int(0.85 * len(clips))
-    rule = SelectionRule(enabled=args.teacher_selection == "on")
+    rule = SelectionRule(enabled=args.teacher_selection == "on", margin_z=args.selection_margin)
     selected, reports = select_teachers(clips.subset(order[:cut]), clips.subset(order[cut:]), run, len(grades),
                                         probe_factory=lambda: new_student(len(grades), args, policy), rule=rule,
                                         candidates=fragment_candidates(len(grades), policy))
