@@ -8,6 +8,13 @@ grade under the output probabilities (0 = the worst grade … K-1 = the best). P
 gives the Spearman rank correlation between that score and the bitrate rank (both resolutions
 pooled, and per resolution) and the grades of the pristine and the starved versions.
 
+``--framing`` decides the two resolutions. ``native`` (default): per source, the two largest 16:9 sizes
+its photograph covers without being enlarged, and zooms that never enlarge it. ``fill``: 360p and 240p
+for every source, the photograph resized to fill them (most of scikit-image's photographs are 512 px,
+so their 360p copies are upscaled up to 2×). An upscaled "pristine" copy is soft, and softness from a
+rescale is damage the measured grades count (the world's downscale-then-upscale recipe), so ``fill``
+asks the engine to call a damaged copy pristine; it stays to reproduce the figures measured with it.
+
     stream-tagger-train evaluate quality-ladder --engine engines/classifier/2 \\
         --json docs/results/quality-ladder.json --plot docs/results/quality-ladder.png
 """
@@ -34,6 +41,9 @@ SOURCES = {"astronaut": "astronaut.png", "cat": "chelsea.png", "coffee": "coffee
            "retina": "retina.jpg", "cameraman": "camera.png", "brick": "brick.png", "grass": "grass.png",
            "gravel": "gravel.png", "moon": "moon.png", "coins": "coins.png"}
 RESOLUTIONS = {"360p": (640, 360), "240p": (426, 240)}
+#: ``--framing native``: 16:9 sizes, largest first; a source gets the two largest its photograph covers.
+NATIVE_SIZES = ((1280, 720), (960, 540), (640, 360), (512, 288), (426, 240), (320, 180), (256, 144))
+FRAMINGS = ("native", "fill")
 PRISTINE_CRF = 10
 FPS, SECONDS = 25, 1.2
 DEFAULT_WORK = Path("data/quality-ladder")
@@ -49,6 +59,7 @@ class Rung:
     bpp: float | None
     path: Path
     kbps: float = 0.0  # what the file really holds (container bitrate of its video)
+    size: tuple[int, int] = (0, 0)  # width, height
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,11 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="where the ladder clips are made (kept)")
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--sources", nargs="+", choices=sorted(SOURCES), help="default: all")
+    parser.add_argument("--framing", choices=FRAMINGS, default="native",
+                        help="native: per source, the two largest sizes its photograph covers unenlarged; "
+                             "fill: 360p and 240p, the photograph resized to fill them")
 
 
 def run(args: argparse.Namespace) -> int:
-    rungs = make_ladder(args.work, args.seed, args.sources or list(SOURCES))
-    report = evaluate(args.engine, rungs)
+    rungs = make_ladder(args.work, args.seed, args.sources or list(SOURCES), args.framing)
+    report = evaluate(args.engine, rungs) | {"framing": args.framing}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
@@ -72,21 +86,33 @@ def run(args: argparse.Namespace) -> int:
 
 
 # ---- the ladder ---------------------------------------------------------------------------------
-def make_ladder(work: Path, seed: int, sources: list[str]) -> list[Rung]:
+def make_ladder(work: Path, seed: int, sources: list[str], framing: str = "native") -> list[Rung]:
     """Every source × resolution × rung, encoded once into ``work`` (files already there are kept)."""
     rungs = []
     for k, source in enumerate(sources):
         image = photograph(source)
-        for resolution, size in RESOLUTIONS.items():
-            folder = work / f"seed{seed}" / source / resolution
+        for resolution, size in output_sizes(image, framing).items():
+            folder = work / (f"seed{seed}" if framing == "fill" else f"seed{seed}-{framing}") / source / resolution
             folder.mkdir(parents=True, exist_ok=True)
             paths = [folder / f"rung{rank}.mp4" for rank in range(len(BITRATE_LADDER_BPP) + 1)]
             if not all(path.exists() for path in paths):
-                frames = pan_zoom(image, size, round(FPS * SECONDS), np.random.default_rng([seed, k]))
+                frames = pan_zoom(image, size, round(FPS * SECONDS), np.random.default_rng([seed, k]),
+                                  enlarge=framing == "fill")
                 _encode_ladder(frames, paths)
             rungs += [Rung(source, resolution, rank, None if rank == 0 else BITRATE_LADDER_BPP[rank - 1], path,
-                           _video_kbps(path)) for rank, path in enumerate(paths)]
+                           _video_kbps(path), size) for rank, path in enumerate(paths)]
     return rungs
+
+
+def output_sizes(image: Image.Image, framing: str) -> dict[str, tuple[int, int]]:
+    """The two resolutions of a source: fixed (``fill``) or the two largest it covers unenlarged."""
+    if framing == "fill":
+        return RESOLUTIONS
+    covered = min(image.width, image.height * 16 / 9)
+    sizes = [size for size in NATIVE_SIZES if size[0] <= covered]
+    if len(sizes) < 2:
+        raise ValueError(f"a {image.width}x{image.height} photograph covers fewer than two of {NATIVE_SIZES}")
+    return {"higher": sizes[0], "lower": sizes[1]}
 
 
 def photograph(source: str) -> Image.Image:
@@ -95,16 +121,21 @@ def photograph(source: str) -> Image.Image:
     return Image.open(Path(skimage.__file__).parent / "data" / SOURCES[source]).convert("RGB")
 
 
-def pan_zoom(image: Image.Image, size: tuple[int, int], frames: int, rng: np.random.Generator) -> np.ndarray:
+def pan_zoom(image: Image.Image, size: tuple[int, int], frames: int, rng: np.random.Generator,
+             enlarge: bool = True) -> np.ndarray:
     """uint8 ``[frames, H, W, 3]``: a camera that pans across the photograph while it zooms in or out.
 
     The crop window is as large as the photograph allows at the output's aspect (zoom 1.0 to 1.25),
-    so a pristine clip is as sharp as its photograph can be made at that size (Lanczos resampling).
+    resampled with Lanczos. With ``enlarge`` off the zoom stops where the window would become smaller
+    than the output, so no frame is upscaled (the photograph must cover the output at zoom 1).
     """
     width, height = image.size
     aspect = size[0] / size[1]
     full_w = min(width, height * aspect)
-    zoom_from, zoom_to = rng.permutation([1.0, rng.uniform(1.12, 1.25)])
+    if not enlarge and full_w < size[0]:
+        raise ValueError(f"a {width}x{height} photograph does not cover {size[0]}x{size[1]} unenlarged")
+    deepest = rng.uniform(1.12, 1.25)
+    zoom_from, zoom_to = rng.permutation([1.0, deepest if enlarge else min(deepest, full_w / size[0])])
     start, end = rng.uniform(0, 1, 2), rng.uniform(0, 1, 2)
     out = np.empty((frames, size[1], size[0], 3), np.uint8)
     for i in range(frames):
@@ -159,7 +190,9 @@ def evaluate(engine_dir: Path, rungs: list[Rung]) -> dict:
     finally:
         engine.close()
         decoder.close()
-    return {"engine": engine.manifest.ref, "grades": grades, "resolutions": RESOLUTIONS,
+    sizes = {resolution: sorted({rung.size for rung in rungs if rung.resolution == resolution})
+             for resolution in dict.fromkeys(rung.resolution for rung in rungs)}
+    return {"engine": engine.manifest.ref, "grades": grades, "resolutions": sizes,
             "ladder_bpp": [None, *BITRATE_LADDER_BPP], "pristine_crf": PRISTINE_CRF, "fps": FPS,
             "seconds": SECONDS, "clips": rows, **summarise(rows, grades)}
 
@@ -213,12 +246,15 @@ def plot(report: dict, path: Path) -> Path:
     figure, axes = plt.subplots(1, len(resolutions), figsize=(6 * len(resolutions), 4.5), sharey=True)
     top = len(report["grades"]) - 1
     for axis, resolution in zip(np.atleast_1d(axes), resolutions):
-        for source in report["per_source"]:
+        for k, source in enumerate(report["per_source"]):
             own = sorted((row for row in report["clips"] if row["source"] == source and row["resolution"] == resolution),
                          key=lambda row: row["kbps"])
-            axis.plot([row["kbps"] for row in own], [row["score"] for row in own], marker="o", ms=3, label=source)
+            # tab20: 14 sources need more colours than the default cycle's 10
+            axis.plot([row["kbps"] for row in own], [row["score"] for row in own], marker="o", ms=3, label=source,
+                      color=plt.cm.tab20(k % 20))
         axis.set_xscale("log")
-        axis.set_title(f"{resolution} ({report['resolutions'][resolution][0]}x{report['resolutions'][resolution][1]})")
+        sizes = ", ".join(f"{width}x{height}" for width, height in report["resolutions"][resolution])
+        axis.set_title(f"{resolution} ({sizes})", fontsize=9)
         axis.set_xlabel("video bitrate (kbit/s, log)")
         axis.set_yticks(range(top + 1), [f"{k} {report['grades'][top - k]}" for k in range(top + 1)])
         axis.grid(alpha=0.3)

@@ -219,7 +219,7 @@ def cross_validated_accuracy(x: np.ndarray, y: np.ndarray, classes: int, seed: i
 def ladder_probe(work: Path, seed: int) -> dict:
     from trainer.quality.ladder import SOURCES, make_ladder
 
-    rungs = make_ladder(work, seed, list(SOURCES))
+    rungs = make_ladder(work, seed, list(SOURCES), framing="fill")  # what docs/quality.md's figures used
     values = [statistics_of(rung.path) for rung in rungs]
     per_source = {}
     for source in dict.fromkeys(rung.source for rung in rungs):
