@@ -92,6 +92,7 @@ def make_ladder(work: Path, seed: int, sources: list[str], framing: str = "nativ
     for k, source in enumerate(sources):
         image = photograph(source)
         for resolution, size in output_sizes(image, framing).items():
+            # fill keeps the folder it had before native existed, so its encoded clips are reused
             folder = work / (f"seed{seed}" if framing == "fill" else f"seed{seed}-{framing}") / source / resolution
             folder.mkdir(parents=True, exist_ok=True)
             paths = [folder / f"rung{rank}.mp4" for rank in range(len(BITRATE_LADDER_BPP) + 1)]
@@ -108,8 +109,7 @@ def output_sizes(image: Image.Image, framing: str) -> dict[str, tuple[int, int]]
     """The two resolutions of a source: fixed (``fill``) or the two largest it covers unenlarged."""
     if framing == "fill":
         return RESOLUTIONS
-    covered = min(image.width, image.height * 16 / 9)
-    sizes = [size for size in NATIVE_SIZES if size[0] <= covered]
+    sizes = [(width, height) for width, height in NATIVE_SIZES if width <= image.width and height <= image.height]
     if len(sizes) < 2:
         raise ValueError(f"a {image.width}x{image.height} photograph covers fewer than two of {NATIVE_SIZES}")
     return {"higher": sizes[0], "lower": sizes[1]}
