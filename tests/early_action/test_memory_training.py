@@ -68,3 +68,29 @@ def test_a_unidirectional_encoder_sees_only_the_frames_before(gru, causal):
         a, b = encoder(frames), encoder(changed)
     assert torch.equal(a[:, :4], b[:, :4]) == causal
     assert not torch.equal(a[:, 4:], b[:, 4:])
+
+
+def test_ramp_weights_grow_with_the_frame_and_keep_the_loss_scale():
+    from trainer.early_action.train import frame_weights
+
+    ramp, uniform = frame_weights(4, "ramp", "cpu"), frame_weights(4, "uniform", "cpu")
+    torch.testing.assert_close(ramp, torch.tensor([0.4, 0.8, 1.2, 1.6]))
+    torch.testing.assert_close(uniform, torch.ones(4))
+    with pytest.raises(ValueError, match="unknown frame weights"):
+        frame_weights(4, "last", "cpu")
+
+
+def test_the_auxiliary_stage_trains_with_either_frame_weighting():
+    import argparse
+
+    from trainer.early_action.train import train_auxiliary
+
+    losses = {}
+    for kind in ("uniform", "ramp"):
+        encoder, clips, ctx = tiny_setup()
+        args = argparse.Namespace(aux_epochs=3, aux_frame_weights=kind, seed=0)
+        history = train_auxiliary(encoder, clips, args, ctx, Checkpoints(None, "test", resume=False, is_main=True))
+        losses[kind] = [epoch["loss"] for epoch in history]
+    # the same start, different objectives: the first epoch's losses differ, and each one falls
+    assert losses["uniform"][0] != losses["ramp"][0]
+    assert all(run[-1] < run[0] for run in losses.values())

@@ -127,3 +127,29 @@ def test_balanced_weights_give_each_grade_the_same_total_weight():
     totals = np.bincount(labels, minlength=4) * weights
     np.testing.assert_allclose(totals[:3], labels.size / 4, rtol=1e-6)
     assert weights[3] == 0.0  # a grade no training clip carries
+
+
+def test_quality_ablation_rows_train_the_candidate_teachers_once_per_seed(tmp_path):
+    from trainer.ablation.quality import CANDIDATES
+
+    # Given graded clips
+    _graded_dataset(tmp_path / "data")
+    out = tmp_path / "ablation"
+
+    # When two rows that differ only in the selection rule run for one seed (a tiny budget)
+    assert main(["ablate", "quality", "--data", str(tmp_path / "data"), "--eval-data", str(tmp_path / "data"),
+                 "--out", str(out), "--seeds", "1", "--rows", "gated_selected", "gated_all",
+                 "--teacher-epochs", "1", "--student-epochs", "1",
+                 "--extra", "--grid 4 --patch 16 --fragment-frames 2 --draws 2 --gate-epochs 1 --batch-size 4"]) == 0
+
+    # Then the first row trained every candidate's stages, and the second took all of them from it
+    first_stages = {p.stem for p in (out / ".checkpoints" / "gated_selected" / "seed1").glob("*.pt")}
+    assert {stage.replace("/", "__") for stage in CANDIDATES} <= first_stages
+    first, second = (json.loads((out / row / "seed1.json").read_text()) for row in ("gated_selected", "gated_all"))
+    assert second["ablation"]["shared_stages"] == list(CANDIDATES)
+    # so both rows judged the same teachers: identical candidate accuracies, different choices allowed
+    def accuracies(report):
+        return [(c["name"], c["teacher_accuracy"], c["updated_accuracy"]) for c in report["quality_candidates"]]
+
+    assert accuracies(second) == accuracies(first)
+    assert all(c["chosen"] for c in second["quality_candidates"])  # selection off keeps every candidate

@@ -41,7 +41,7 @@ from trainer.early_action.memory import (
     vote_correct,
 )
 from trainer.early_action.model import EarlyActionEncoder
-from trainer.early_action.train import held_out_metrics, train_auxiliary
+from trainer.early_action.train import AUX_FRAME_WEIGHTS, held_out_metrics, train_auxiliary
 from trainer.single_label import single_label_clips, single_label_set
 
 WINDOWS = (0.02, 0.05, 0.10, 0.20)
@@ -72,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=None, help="the clips' duration (default: from the manifest)")
     # 6 left world v2's encoder at chance (docs/early_action.md); 30 is what its tables were measured with
     parser.add_argument("--aux-epochs", type=int, default=30)
+    parser.add_argument("--aux-frame-weights", choices=AUX_FRAME_WEIGHTS, default="uniform")
     parser.add_argument("--memory-epochs", type=int, default=3)
     parser.add_argument("--until-correct", type=int, default=2)
     parser.add_argument("--loader-workers", type=int, default=1)
@@ -167,7 +168,8 @@ class Runner:
         self.write(row, seed, metrics)
 
     def _stage_args(self, seed: int) -> argparse.Namespace:
-        return argparse.Namespace(aux_epochs=self.args.aux_epochs, seed=seed)
+        return argparse.Namespace(aux_epochs=self.args.aux_epochs, aux_frame_weights=self.args.aux_frame_weights,
+                                  seed=seed)
 
     @staticmethod
     def _no_checkpoints() -> Checkpoints:

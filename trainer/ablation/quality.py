@@ -9,6 +9,9 @@ docs/quality.md) per row, same data, epochs and seeds:
 - ``none``: the student on the grades only (no teacher);
 - ``gate_projected``: the gate reads the concatenated projected features;
 - ``head_trunk``: the student's head classifies its trunk feature.
+Every row with teachers trains the same candidates (pre-trained, probed, fine-tuned) for a seed; only
+the choice among them and their use differ, so the candidates' stages are trained once per seed and
+shared by the later rows.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ import sys
 from pathlib import Path
 
 from trainer.ablation.rows import Row, Table, markdown, write_summary
+from trainer.classifier.selection import candidate_library, candidate_stages
+from trainer.quality.train import ENERGY_TEACHER
 
+CANDIDATES = candidate_stages([*candidate_library(2), ENERGY_TEACHER])
 ROWS = [
-    Row("gated_selected", ("--quality", "gated")),
-    Row("gated_all", ("--quality", "gated", "--teacher-selection", "off")),
-    Row("single", ("--quality", "single")),
+    Row("gated_selected", ("--quality", "gated"), shares=CANDIDATES),
+    Row("gated_all", ("--quality", "gated", "--teacher-selection", "off"), shares=CANDIDATES),
+    Row("single", ("--quality", "single"), shares=CANDIDATES),
     Row("none", ("--quality", "none")),
-    Row("gate_projected", ("--quality", "gated", "--gate-input", "projected")),
-    Row("head_trunk", ("--quality", "gated", "--quality-head-on", "trunk")),
+    Row("gate_projected", ("--quality", "gated", "--gate-input", "projected"), shares=CANDIDATES),
+    Row("head_trunk", ("--quality", "gated", "--quality-head-on", "trunk"), shares=CANDIDATES),
 ]
 METRICS = ["quality_accuracy", "gated_teachers_accuracy"]
 

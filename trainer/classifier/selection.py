@@ -63,6 +63,12 @@ def candidate_library(grades: int, features_dim: int | None = None) -> dict[str,
             "frame_cnn_narrow": FrameQualityTeacher(grades, FEATURE_SIZE, widths=(16, 24, 32))}
 
 
+def candidate_stages(names) -> tuple[str, ...]:
+    """The checkpointed stages :func:`select_teachers` trains for each candidate, whatever the rule then
+    chooses (so rows that differ only in the rule or in how the chosen teachers are used can share them)."""
+    return tuple(f"{kind}/{name}" for name in names for kind in ("quality", "probe", "updated"))
+
+
 def classifier_probe(grades: int, features_dim: int | None) -> ProbeFactory:
     """The classifier student's own quality branch (no backbone or tag/category heads run)."""
     return lambda: Student(0, 0, grades, FEATURE_SIZE, features_dim=features_dim)

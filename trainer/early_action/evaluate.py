@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (clean labels)")
     parser.add_argument("--engine", type=Path, required=True, help="engine version dir, e.g. engines/early_action/1")
     parser.add_argument("--json", type=Path, required=True, help="where to write the metrics")
-    parser.add_argument("--results", type=Path, default=Path("docs/results/early_action"), help="folder for PNGs")
+    parser.add_argument("--results", type=Path, help="folder for PNGs (default: the folder of --json)")
     parser.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
 
 
@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
     engine.close()
     report.update(engine=manifest.ref, data=str(args.data), trained_fraction=served.fraction,
                   accuracy_by_fraction=by_fraction)
-    plot_confusion(np.asarray(report["confusion"]), labels, f"early action {manifest.ref}", args.results / "confusion.png")
-    plot_fractions(by_fraction, args.results / "accuracy_by_fraction.png")
+    pngs = args.results or args.json.parent
+    plot_confusion(np.asarray(report["confusion"]), labels, f"early action {manifest.ref}", pngs / "confusion.png")
+    plot_fractions(by_fraction, pngs / "accuracy_by_fraction.png")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print("| P (% of clip) | accuracy |\n|---|---|")

@@ -74,6 +74,9 @@ from trainer.loop import run_stage
 from trainer.single_label import training_and_held_out
 from trainer.timeliness.model import MEAN, STD
 
+#: ``ramp``: a unidirectional GRU's first frames have seen none of the cues, and asking them for the
+#: clip's label teaches the encoder to recognise the clip instead of the cue.
+AUX_FRAME_WEIGHTS = ("uniform", "ramp")
 POLICY = SamplingPolicy(frames=8, height=96, width=96, fraction=0.1, max_seconds=1.0)
 
 
@@ -84,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--aux-epochs", type=int, default=12)
     parser.add_argument("--memory-epochs", type=int, default=5)
+    parser.add_argument("--aux-frame-weights", choices=AUX_FRAME_WEIGHTS, default="uniform",
+                        help="the auxiliary network's per-frame loss: every frame alike, or growing with the "
+                             "frame's place in the window (ramp: frame t of T weighs (t+1)/T)")
     bank = BankConfig()
     parser.add_argument("--gru", choices=GRU_DIRECTIONS, default="bi",
                         help="bi: every frame's feature sees the whole window; uni: frames 0..t only")
@@ -115,6 +121,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     checkpoint.add_arguments(parser)
 
 
+def frame_weights(frames: int, kind: str, device) -> torch.Tensor:
+    """Per-frame loss weights [T], mean 1 (so the learning rate means the same for both kinds)."""
+    if kind not in AUX_FRAME_WEIGHTS:
+        raise ValueError(f"unknown frame weights {kind!r}; use one of {AUX_FRAME_WEIGHTS}")
+    weights = torch.ones(frames) if kind == "uniform" else torch.arange(1, frames + 1, dtype=torch.float32)
+    return (weights / weights.mean()).to(device)
+
+
 def train_auxiliary(encoder: EarlyActionEncoder, clips: ClipSet, args, ctx: TrainContext, checkpoints) -> list:
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.aux_epochs)
@@ -127,7 +141,9 @@ def train_auxiliary(encoder: EarlyActionEncoder, clips: ClipSet, args, ctx: Trai
         for batch in clip_loader(clips, BATCH, ctx, args.seed, epoch):
             x, y = batch_inputs(batch, ctx)
             logits = wrapped(x)  # [B, T, C]
-            loss = F.cross_entropy(logits.reshape(-1, classes), y[:, None].expand(-1, logits.shape[1]).reshape(-1))
+            per_frame = F.cross_entropy(logits.reshape(-1, classes), y[:, None].expand(-1, logits.shape[1]).reshape(-1),
+                                        reduction="none").reshape(logits.shape[:2])
+            loss = (per_frame * frame_weights(logits.shape[1], args.aux_frame_weights, per_frame.device)).mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

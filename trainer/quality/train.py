@@ -175,10 +175,13 @@ def new_student(grades: int, args: argparse.Namespace, policy: FragmentPolicy) -
                                   grid=policy.grid, patch=policy.patch, pooling=args.pooling)
 
 
+ENERGY_TEACHER = "patch_energy"
+
+
 def fragment_candidates(grades: int, policy: FragmentPolicy) -> dict[str, torch.nn.Module]:
     """The classifier's quality teachers, and one on the per-patch filter energies."""
-    return candidate_library(grades) | {"patch_energy": EnergyQualityTeacher(grades, FEATURE_SIZE, policy.grid,
-                                                                              policy.patch)}
+    energy = EnergyQualityTeacher(grades, FEATURE_SIZE, policy.grid, policy.patch)
+    return candidate_library(grades) | {ENERGY_TEACHER: energy}
 
 
 def quality_teachers(clips: ClipSet, grades: list[str], run: Run, mode: str, args: argparse.Namespace,

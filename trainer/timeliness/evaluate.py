@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (clean labels)")
     parser.add_argument("--engine", type=Path, required=True, help="engine version dir, e.g. engines/timeliness/1")
     parser.add_argument("--json", type=Path, required=True, help="where to write the metrics")
-    parser.add_argument("--results", type=Path, default=Path("docs/results/timeliness"), help="folder for the PNG")
+    parser.add_argument("--results", type=Path, help="folder for the PNG (default: the folder of --json)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
                   text_accuracy=float((predicted["text_probs"] == truth).mean()))
     report["by_evidence"] = evidence_breakdown(rows, truth, predicted["timeliness_probs"])
     report["by_mode"] = mode_breakdown(rows, truth, predicted["timeliness_probs"])
-    plot_confusion(np.asarray(report["confusion"]), labels, f"timeliness {manifest.ref}", args.results / "confusion.png")
+    png = (args.results or args.json.parent) / "confusion.png"
+    plot_confusion(np.asarray(report["confusion"]), labels, f"timeliness {manifest.ref}", png)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps({k: report[k] for k in ("accuracy", "visual_accuracy", "text_accuracy", "per_class_recall")}))
