@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = ["memory_vote_accuracy", "gru_softmax_accuracy", "gru_softmax_last_frame_accuracy",
                "memory_vote_before_memory_training_accuracy", "single_frame_baseline_accuracy"]
     metrics += [f"bank_variants.{name}.memory_vote_accuracy" for name in BANK_VARIANTS]
-    summary = summarise(args.out, rows, args.seeds, metrics)
+    summary = summarise(args.out, rows, metrics)
     write_summary(args.out, summary, metrics, "stream-tagger-train ablate early_action " + shlex.join(sys.argv[3:]))
     print(markdown(summary, metrics[:5]))
     return 0

@@ -84,7 +84,7 @@ class Table:
         self.log(f"{row.name} seed {seed}: {seconds} s")
 
     def summary(self) -> dict:
-        return summarise(self.out, [r.name for r in self.rows], self.seeds, self.metrics)
+        return summarise(self.out, [r.name for r in self.rows], self.metrics)
 
 
 def _share(shared_from: dict, seed: int, stages: list[str], checkpoint_dir: Path, args: argparse.Namespace) -> None:
@@ -107,11 +107,15 @@ def lookup(report: dict, key: str):
     return value
 
 
-def summarise(out: Path, rows: Sequence[str], seeds: Sequence[int], metrics: Sequence[str]) -> dict:
-    """Per row and metric: the values per seed found, their mean and sample std, and n."""
+def summarise(out: Path, rows: Sequence[str], metrics: Sequence[str]) -> dict:
+    """Per row and metric: the values of every seed recorded under ``out``, their mean and sample std, and n.
+
+    Every seed on disk, not only the current run's: an ablation is completed by runs for a few seeds at
+    a time, and each one rewrites the summary."""
     table = {}
     for name in rows:
-        reports = {seed: json.loads(p.read_text()) for seed in seeds if (p := out / name / f"seed{seed}.json").is_file()}
+        found = {int(p.stem.removeprefix("seed")): p for p in (out / name).glob("seed*.json")}
+        reports = {seed: json.loads(found[seed].read_text()) for seed in sorted(found)}
         entry = {"n": len(reports), "seeds": sorted(reports)}
         for metric in metrics:
             values = [v for r in reports.values() if isinstance(v := lookup(r, metric), int | float)]
